@@ -1,0 +1,36 @@
+"""Gateway: the HTTP API (aiohttp) in front of the event backbone."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from services.gateway.app import init_app
+from shared.logging import get_logger
+from shared.service import install_signal_handlers, run_service
+from shared.settings import Settings
+
+log = get_logger(__name__)
+
+
+async def serve(settings: Settings) -> None:
+    stop = asyncio.Event()
+    install_signal_handlers(stop)
+    runner = web.AppRunner(init_app(settings), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.gateway_host, settings.gateway_port)
+    await site.start()
+    log.info(
+        "gateway.listening",
+        extra={"url": f"http://{settings.gateway_host}:{settings.gateway_port}"},
+    )
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        log.info("service.stopped")
+
+
+if __name__ == "__main__":
+    run_service(serve, "gateway")

@@ -1,0 +1,102 @@
+"""The gateway application factory: `init_app(settings)` builds the real app, with
+database, bus, outbox relay and projection consumer as cleanup contexts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from services.gateway.auth import TokenVerifier
+from services.gateway.cache import JobCache
+from services.gateway.handlers import ProjectionHandlers
+from services.gateway.jobs import JobStore
+from services.gateway.keys import BUS, CACHE, DB, RELAY, SETTINGS, STORAGE, STORE
+from services.gateway.middlewares import api_middleware
+from services.gateway.outbox import OutboxRelay
+from services.gateway.routes import add_routes
+from shared.bus import Bus, ConsumerSpec
+from shared.db import Database
+from shared.events import StoryboardCompleted, StoryboardFailed, StoryboardProgressed
+from shared.logging import get_logger
+from shared.settings import Settings
+from shared.storage import LocalStorage
+
+log = get_logger(__name__)
+
+MAX_JSON_BODY = 1024 * 1024
+PROJECTION_CONCURRENCY = 16
+
+
+def projection_spec(settings: Settings) -> ConsumerSpec:
+    return ConsumerSpec(
+        durable="gateway",
+        stream="JOBS",
+        subjects=(
+            StoryboardProgressed.subject,
+            StoryboardCompleted.subject,
+            StoryboardFailed.subject,
+        ),
+        ack_wait_s=settings.consumer_ack_wait_s,
+        max_deliver=settings.consumer_max_deliver,
+    )
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    db = await Database.open(settings.database_path)
+    await db.migrate(settings.migrations_path)
+    app[DB] = db
+    yield
+    await db.close()
+
+
+async def _bus(app: web.Application) -> AsyncIterator[None]:
+    bus = await Bus.connect(app[SETTINGS].nats_url, service="gateway")
+    await bus.ensure_streams()
+    app[BUS] = bus
+    yield
+    await bus.close()
+
+
+async def _workers(app: web.Application) -> AsyncIterator[None]:
+    """The outbox relay and the projection consumer, stopped before the bus drains."""
+    stop = asyncio.Event()
+    relay = OutboxRelay(app[DB], app[BUS])
+    store = JobStore(app[DB], on_outbox=relay.wake)
+    app[RELAY], app[STORE] = relay, store
+    projection = ProjectionHandlers(store, app[CACHE])
+    tasks = [
+        asyncio.create_task(relay.run(stop), name="outbox-relay"),
+        asyncio.create_task(
+            app[BUS].consume(
+                projection_spec(app[SETTINGS]),
+                {
+                    StoryboardProgressed: projection.on_storyboard_progressed,
+                    StoryboardCompleted: projection.on_storyboard_completed,
+                    StoryboardFailed: projection.on_storyboard_failed,
+                },
+                stop,
+                concurrency=PROJECTION_CONCURRENCY,
+            ),
+            name="projection",
+        ),
+    ]
+    yield
+    stop.set()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(task, timeout=15)
+
+
+def init_app(settings: Settings) -> web.Application:
+    verifier = TokenVerifier(settings.jwt_secret.get_secret_value())
+    app = web.Application(middlewares=[api_middleware(verifier)], client_max_size=MAX_JSON_BODY)
+    app[SETTINGS] = settings
+    app[CACHE] = JobCache()
+    app[STORAGE] = LocalStorage(settings.video_storage_path)
+    app.cleanup_ctx.extend([_database, _bus, _workers])
+    add_routes(app)
+    return app

@@ -1,0 +1,91 @@
+"""The outbox relay: publishes rows committed with a state change, marks them sent.
+
+A crash between publish and mark re-publishes the same event id, which JetStream's
+de-duplication window (or the consumer's processed-event ledger) absorbs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import orjson
+
+from shared.bus import Bus
+from shared.db import NOW_SQL, Database
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+BATCH = 256
+IDLE_WAIT_S = 1.0
+MAX_BACKOFF_S = 5.0
+KEEP_PUBLISHED_S = 86_400
+
+
+class OutboxRelay:
+    def __init__(self, db: Database, bus: Bus) -> None:
+        self.db = db
+        self.bus = bus
+        self._wake = asyncio.Event()
+        self.published = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def pending(self) -> int:
+        row = await self.db.fetchone("SELECT count(*) AS n FROM outbox WHERE published_at IS NULL")
+        return int(row["n"]) if row else 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        backoff = 0.2
+        while not stop.is_set():
+            try:
+                sent = await self.relay_once()
+                await self._prune()
+                backoff = 0.2
+            except Exception as exc:
+                log.warning("outbox.publish_failed", extra={"error": repr(exc)})
+                await _wait(stop, backoff)
+                backoff = min(MAX_BACKOFF_S, backoff * 2)
+                continue
+            if sent < BATCH:
+                await _wait(self._wake, IDLE_WAIT_S)
+                self._wake.clear()
+
+    async def relay_once(self) -> int:
+        rows = await self.db.fetchall(
+            "SELECT id, subject, headers, payload FROM outbox WHERE published_at IS NULL"
+            " ORDER BY created_at, rowid LIMIT ?",
+            (BATCH,),
+        )
+        if not rows:
+            return 0
+        await asyncio.gather(
+            *(
+                self.bus.publish_raw(row["subject"], row["payload"], orjson.loads(row["headers"]))
+                for row in rows
+            )
+        )
+        ids = [row["id"] for row in rows]
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                f"UPDATE outbox SET published_at = {NOW_SQL}"
+                f" WHERE id IN ({','.join('?' * len(ids))})",
+                ids,
+            )
+        self.published += len(ids)
+        return len(ids)
+
+    async def _prune(self) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at <"
+                " strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)",
+                (f"-{KEEP_PUBLISHED_S} seconds",),
+            )
+
+
+async def _wait(event: asyncio.Event, timeout_s: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout_s)

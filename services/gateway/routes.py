@@ -1,0 +1,25 @@
+"""The gateway's URL map (DESIGN.md, HTTP API)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.gateway import views
+
+API = "/api/v2"
+JOB = API + "/jobs/{job_id}"
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post(f"{API}/jobs", views.create_job)
+    app.router.add_get(f"{API}/jobs", views.list_jobs)
+    app.router.add_get(JOB, views.get_job)
+    app.router.add_get(f"{JOB}/events", views.job_events)
+    app.router.add_patch(f"{JOB}/storyboard", views.edit_storyboard)
+    app.router.add_post(JOB + r"/scenes/{n:\d+}/refine", views.refine_scene)
+    app.router.add_post(f"{JOB}/approve", views.approve_job)
+    app.router.add_post(f"{JOB}/cancel", views.cancel_job)
+    app.router.add_get(JOB + r"/storyboard/{n:\d+}.jpg", views.storyboard_frame)
+    app.router.add_get("/healthz", views.healthz)
+    app.router.add_get("/readyz", views.readyz)
+    app.router.add_get("/metrics", views.metrics)

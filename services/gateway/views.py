@@ -1,0 +1,195 @@
+"""HTTP views: parse and validate, call the job store, answer with the job model."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+
+import orjson
+from aiohttp import web
+from pydantic import ValidationError
+
+from services.gateway.cache import CachedJob, JobCache
+from services.gateway.errors import ApiError, NotFound, invalid
+from services.gateway.jobs import JobRecord
+from services.gateway.keys import BUS, CACHE, DB, STORAGE, STORE
+from services.gateway.middlewares import principal_of
+from shared.metrics import exposition
+from shared.models import GenerationRequest, JobPage, JobStatus, RefineRequest, StoryboardEdit
+from shared.storage import LocalStorage
+
+SSE_HEARTBEAT_S = 15.0
+JSON = "application/json"
+
+
+async def _body(
+    request: web.Request,
+    model: type[GenerationRequest] | type[StoryboardEdit] | type[RefineRequest],
+):  # type: ignore[no-untyped-def]
+    raw = await request.read()
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        if any(err["type"] == "json_invalid" for err in exc.errors()):
+            raise ApiError("request body is not valid JSON") from None
+        raise invalid(exc) from None
+
+
+def _job_response(entry: CachedJob, status: int = 200) -> web.Response:
+    return web.Response(
+        body=entry.body,
+        status=status,
+        content_type=JSON,
+        headers={"ETag": entry.etag, "Cache-Control": "no-cache"},
+    )
+
+
+async def _visible(request: web.Request) -> CachedJob:
+    """The job named in the path, if the caller may see it (others' jobs are 404)."""
+    job_id = request.match_info["job_id"]
+    cache: JobCache = request.app[CACHE]
+    entry = cache.get(job_id)
+    if entry is None:
+        record = await request.app[STORE].get(job_id)
+        if record is not None:
+            entry = cache.put(record.job, record.client_id)
+    principal = principal_of(request)
+    if entry is None or (entry.client_id != principal.client_id and not principal.is_admin):
+        raise NotFound(f"job {job_id} not found")
+    return entry
+
+
+def _remember(request: web.Request, record: JobRecord) -> CachedJob:
+    return request.app[CACHE].put(record.job, record.client_id)
+
+
+async def create_job(request: web.Request) -> web.Response:
+    generation = await _body(request, GenerationRequest)
+    principal = principal_of(request)
+    record = await request.app[STORE].create(uuid.uuid4().hex, principal.client_id, generation)
+    entry = _remember(request, record)
+    response = _job_response(entry, status=202)
+    response.headers["Location"] = f"/api/v2/jobs/{record.job.id}"
+    return response
+
+
+async def get_job(request: web.Request) -> web.Response:
+    entry = await _visible(request)
+    if entry.etag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers={"ETag": entry.etag, "Cache-Control": "no-cache"})
+    return _job_response(entry)
+
+
+async def list_jobs(request: web.Request) -> web.Response:
+    query = request.query
+    principal = principal_of(request)
+    try:
+        status = JobStatus(query["status"]) if "status" in query else None
+        limit = int(query.get("limit", "20"))
+        if not 1 <= limit <= 100:
+            raise ValueError
+    except ValueError:
+        raise ApiError(
+            "invalid query: status must be a job status, limit 1-100",
+            {"allowed_status": [s.value for s in JobStatus]},
+        ) from None
+    jobs, next_cursor = await request.app[STORE].list(
+        None if principal.is_admin else principal.client_id,
+        status,
+        query.get("campaign_id"),
+        limit,
+        query.get("cursor"),
+    )
+    page = JobPage(items=jobs, next_cursor=next_cursor)
+    return web.Response(body=page.model_dump_json(), content_type=JSON)
+
+
+async def edit_storyboard(request: web.Request) -> web.Response:
+    entry = await _visible(request)
+    edit = await _body(request, StoryboardEdit)
+    record = await request.app[STORE].edit_storyboard(entry.job.id, edit)
+    return _job_response(_remember(request, record))
+
+
+async def refine_scene(request: web.Request) -> web.Response:
+    entry = await _visible(request)
+    refine = await _body(request, RefineRequest)
+    index = int(request.match_info["n"])
+    record = await request.app[STORE].request_refine(entry.job.id, index, refine.feedback)
+    return _job_response(_remember(request, record), status=202)
+
+
+async def approve_job(request: web.Request) -> web.Response:
+    entry = await _visible(request)
+    record = await request.app[STORE].approve(entry.job.id)
+    return _job_response(_remember(request, record))
+
+
+async def cancel_job(request: web.Request) -> web.Response:
+    entry = await _visible(request)
+    record = await request.app[STORE].cancel(entry.job.id)
+    return _job_response(_remember(request, record))
+
+
+async def storyboard_frame(request: web.Request) -> web.Response:
+    entry = await _visible(request)
+    index = int(request.match_info["n"])
+    scenes = entry.job.storyboard.scenes if entry.job.storyboard else []
+    scene = next((s for s in scenes if s.index == index), None)
+    storage: LocalStorage = request.app[STORAGE]
+    if scene is None or not scene.image_key or not await storage.exists(scene.image_key):
+        raise NotFound(f"no frame for scene {index} of job {entry.job.id}")
+    return web.Response(
+        body=await storage.read(scene.image_key),
+        content_type="image/jpeg",
+        headers={"Cache-Control": "private, max-age=3600"},
+    )
+
+
+async def job_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: the job now, then every change until it is final."""
+    entry = await _visible(request)
+    cache: JobCache = request.app[CACHE]
+    queue = cache.listen(entry.job.id)
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    try:
+        while True:
+            await response.write(b"event: job\ndata: " + entry.body + b"\n\n")
+            if entry.job.status.is_final:
+                break
+            try:
+                entry = await asyncio.wait_for(queue.get(), SSE_HEARTBEAT_S)
+            except TimeoutError:
+                await response.write(b": keep-alive\n\n")
+                entry = cache.get(entry.job.id) or entry
+    finally:
+        cache.unlisten(entry.job.id, queue)
+    with contextlib.suppress(ConnectionResetError):
+        await response.write_eof()
+    return response
+
+
+async def healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "service": "gateway"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    nats_ok = request.app[BUS].connected
+    db_ok = await request.app[DB].ping()
+    ready = nats_ok and db_ok
+    return web.Response(
+        body=orjson.dumps(
+            {"status": "ready" if ready else "not_ready", "nats": nats_ok, "db": db_ok}
+        ),
+        status=200 if ready else 503,
+        content_type=JSON,
+    )
+
+
+async def metrics(_: web.Request) -> web.Response:
+    body, content_type = exposition()
+    return web.Response(body=body, headers={"Content-Type": content_type})

@@ -1,0 +1,50 @@
+"""Storyboard service: brief → scenes with script, caption, visual prompt and a frame."""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.storyboard.generation import StoryboardMaker
+from services.storyboard.handlers import StoryboardHandlers
+from shared.bus import ConsumerSpec
+from shared.events import JobCanceled, SceneRefineRequested, StoryboardRequested
+from shared.providers import backend_for
+from shared.service import run_service, worker_runtime
+from shared.settings import Settings
+from shared.storage import LocalStorage
+
+
+def consumer_spec(settings: Settings) -> ConsumerSpec:
+    return ConsumerSpec(
+        durable="storyboard",
+        stream="JOBS",
+        subjects=(StoryboardRequested.subject, SceneRefineRequested.subject),
+        ack_wait_s=settings.consumer_ack_wait_s,
+        max_deliver=settings.consumer_max_deliver,
+    )
+
+
+async def serve(
+    settings: Settings, stop: asyncio.Event | None = None, handle_signals: bool = True
+) -> None:
+    backend = backend_for(settings)
+    async with worker_runtime(settings, stop, handle_signals) as runtime:
+        storage = LocalStorage(settings.video_storage_path)
+        maker = StoryboardMaker(
+            backend, storage, settings.scene_concurrency, settings.frame_scale_divisor
+        )
+        handlers = StoryboardHandlers(runtime.bus, storage, maker)
+        await runtime.bus.subscribe_broadcast(JobCanceled, handlers.on_job_canceled)
+        await runtime.bus.consume(
+            consumer_spec(settings),
+            {
+                StoryboardRequested: handlers.on_storyboard_requested,
+                SceneRefineRequested: handlers.on_scene_refine_requested,
+            },
+            runtime.stop,
+            concurrency=settings.storyboard_concurrency,
+        )
+
+
+if __name__ == "__main__":
+    run_service(serve, "storyboard")

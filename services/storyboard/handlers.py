@@ -1,0 +1,161 @@
+"""Event handlers of the storyboard service: one async function per subject."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from services.storyboard.generation import StoryboardMaker
+from services.storyboard.keys import manifest_key
+from shared.bus import Bus, TransientError
+from shared.events import (
+    Event,
+    JobCanceled,
+    SceneRefineRequested,
+    StoryboardCompleted,
+    StoryboardFailed,
+    StoryboardProgressed,
+    StoryboardRequested,
+    derived_id,
+)
+from shared.logging import get_logger
+from shared.models import Progress, Scene, Storyboard
+from shared.storage import LocalStorage
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+
+class Manifest(BaseModel):
+    request_event_id: str
+    storyboard: Storyboard
+
+
+class JobWasCanceled(Exception):
+    pass
+
+
+class StoryboardHandlers:
+    def __init__(self, bus: Bus, storage: LocalStorage, maker: StoryboardMaker) -> None:
+        self.bus = bus
+        self.storage = storage
+        self.maker = maker
+        self.running: dict[str, asyncio.Future[Any]] = {}
+
+    async def on_storyboard_requested(self, event: Event[StoryboardRequested]) -> None:
+        if finished := await self._finished(event):
+            log.info("storyboard.redelivered", extra={"scenes": len(finished.scenes)})
+            await self._announce(event, StoryboardCompleted(storyboard=finished))
+            return
+
+        async def on_scene(scene: Scene, done: int, total: int) -> None:
+            progress = Progress(
+                stage="storyboarding",
+                percent=round(100 * done / total, 1),
+                message=f"scene {done} of {total} drawn",
+            )
+            await self._announce(event, StoryboardProgressed(progress=progress), f"p{done}")
+
+        request = event.data.request
+        try:
+            storyboard = await self._cancelable(
+                event.job_id, self.maker.make(event.job_id, event.client_id, request, on_scene)
+            )
+        except JobWasCanceled:
+            log.info("storyboard.canceled")
+            return
+        except TransientError:
+            raise
+        except Exception as exc:
+            log.exception("storyboard.failed")
+            await self._announce(event, StoryboardFailed(error_message=_reason(exc)))
+            return
+        manifest = Manifest(request_event_id=event.id, storyboard=storyboard)
+        await self.storage.put(manifest_key(event.job_id), manifest.model_dump_json().encode())
+        await self._announce(event, StoryboardCompleted(storyboard=storyboard))
+        log.info("storyboard.completed", extra={"scenes": len(storyboard.scenes)})
+
+    async def on_scene_refine_requested(self, event: Event[SceneRefineRequested]) -> None:
+        data = event.data
+        if not any(s.index == data.scene_index for s in data.storyboard.scenes):
+            failed = StoryboardFailed(
+                error_message=f"scene {data.scene_index} does not exist",
+                refined_scene=data.scene_index,
+            )
+            await self._announce(event, failed)
+            return
+        try:
+            work = self.maker.refine(
+                event.job_id,
+                event.client_id,
+                data.request,
+                data.storyboard,
+                data.scene_index,
+                data.feedback,
+            )
+            storyboard = await self._cancelable(event.job_id, work)
+        except JobWasCanceled:
+            return
+        except TransientError:
+            raise
+        except Exception as exc:
+            log.exception("storyboard.refine_failed")
+            failed = StoryboardFailed(error_message=_reason(exc), refined_scene=data.scene_index)
+            await self._announce(event, failed)
+            return
+        done = StoryboardCompleted(storyboard=storyboard, refined_scene=data.scene_index)
+        await self._announce(event, done)
+        log.info("storyboard.scene_refined", extra={"scene": data.scene_index})
+
+    async def on_job_canceled(self, event: Event[JobCanceled]) -> None:
+        """Stop this replica's work on the job (every replica hears cancels, see __main__)."""
+        if task := self.running.get(event.job_id):
+            task.cancel()
+
+    async def _finished(self, event: Event[StoryboardRequested]) -> Storyboard | None:
+        key = manifest_key(event.job_id)
+        if not await self.storage.exists(key):
+            return None
+        manifest = Manifest.model_validate_json(await self.storage.read(key))
+        return manifest.storyboard if manifest.request_event_id == event.id else None
+
+    async def _announce(
+        self,
+        cause: Event[Any],
+        payload: StoryboardCompleted | StoryboardFailed | StoryboardProgressed,
+        suffix: str = "",
+    ) -> None:
+        # Ids derive from the request, so a redelivery re-publishes the same ids and
+        # JetStream's de-duplication drops the copies.
+        event_id = derived_id(cause.id, payload.subject, suffix)
+        await self.bus.publish(
+            payload.envelope(
+                job_id=cause.job_id,
+                client_id=cause.client_id,
+                attempt=cause.attempt,
+                event_id=event_id,
+            )
+        )
+
+    async def _cancelable(self, job_id: str, work: Awaitable[T]) -> T:
+        """Run `work` as its own task so a cancel of the job stops it, and tell that
+        apart from a shutdown cancelling this handler (which must hand the message back)."""
+        task = asyncio.ensure_future(work)
+        self.running[job_id] = task
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            raise JobWasCanceled(job_id) from None
+        finally:
+            self.running.pop(job_id, None)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return f"storyboard generation failed: {text[:300]}"

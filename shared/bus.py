@@ -1,0 +1,364 @@
+"""The one way Reelsmith talks to NATS: connect, declare streams and consumers,
+publish events, consume them with a typed handler, request/reply.
+
+Example::
+
+    bus = await Bus.connect(settings.nats_url, service="storyboard")
+    await bus.ensure_streams()
+    await bus.publish(StoryboardProgressed(progress=p).envelope(job_id=j, client_id=c))
+    await bus.consume(STORYBOARD_CONSUMER, {StoryboardRequested: on_requested}, stop)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from pydantic import BaseModel, ValidationError
+
+from shared.events import PAYLOADS, DeadLettered, Event, Payload, parse_event
+from shared.logging import get_logger, log_context
+from shared.tracing import inject_traceparent, trace_id_from
+
+log = get_logger(__name__)
+
+MSG_ID = "Nats-Msg-Id"
+DAY_S = 86_400
+
+# BILLING lists its event subjects rather than `billing.>`: a stream that captured
+# `billing.quote` would answer every quote request with a PubAck before billing could.
+STREAMS: tuple[StreamConfig, ...] = (
+    StreamConfig(
+        name="JOBS",
+        subjects=["jobs.>"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=14 * DAY_S,
+        duplicate_window=600,
+    ),
+    StreamConfig(
+        name="BILLING",
+        subjects=["billing.cost.>", "billing.job.>", "billing.budget.>"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=90 * DAY_S,
+        duplicate_window=3600,
+    ),
+    StreamConfig(
+        name="DEADLETTER",
+        subjects=["deadletter.>"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=30 * DAY_S,
+        duplicate_window=600,
+    ),
+)
+
+
+class TransientError(Exception):
+    """A failure worth retrying later (the message is nak'ed with backoff)."""
+
+
+class PermanentError(Exception):
+    """A failure that no retry will fix (the message is dead-lettered at once)."""
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A durable pull consumer shared by every replica of one service."""
+
+    durable: str
+    stream: str
+    subjects: tuple[str, ...]
+    ack_wait_s: float = 30.0
+    max_deliver: int = 5
+    max_ack_pending: int = 1000
+
+    def config(self) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.ack_wait_s,
+            # One more than our own limit: the app dead-letters on the last attempt
+            # itself, with the reason, before the server gives up silently.
+            max_deliver=self.max_deliver + 1,
+            max_ack_pending=self.max_ack_pending,
+            filter_subjects=list(self.subjects),
+        )
+
+
+Handler = Callable[[Event[Any]], Awaitable[None]]
+
+
+@dataclass
+class ConsumerStats:
+    handled: int = 0
+    failed: int = 0
+    dead_lettered: int = 0
+    in_flight: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+def retry_delay_s(deliveries: int, base: float = 0.5, cap: float = 30.0) -> float:
+    """Exponential backoff with full jitter for the n-th failed delivery."""
+    return random.uniform(base, min(cap, base * 2**deliveries))
+
+
+class Bus:
+    """A NATS connection plus its JetStream context, owned by one service process."""
+
+    def __init__(self, nc: NATS, service: str) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream(timeout=5)
+        self.service = service
+        self.consumers: dict[str, ConsumerStats] = {}
+
+    @classmethod
+    async def connect(cls, url: str, service: str, connect_timeout_s: float = 30.0) -> Bus:
+        async def on_error(exc: Exception) -> None:
+            log.warning("nats.error", extra={"error": repr(exc)})
+
+        async def on_disconnect() -> None:
+            log.warning("nats.disconnected")
+
+        async def on_reconnect() -> None:
+            log.info("nats.reconnected")
+
+        # nats-py retries a refused first connect forever (pitfall P5): bound it.
+        nc = await asyncio.wait_for(
+            nats.connect(
+                servers=[url],
+                name=service,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                ping_interval=20,
+                max_outstanding_pings=3,
+                error_cb=on_error,
+                disconnected_cb=on_disconnect,
+                reconnected_cb=on_reconnect,
+            ),
+            timeout=connect_timeout_s,
+        )
+        return cls(nc, service)
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.nc.is_connected)
+
+    async def ensure_streams(self) -> None:
+        """Create or update every stream; safe to run from every process at start-up."""
+        for config in STREAMS:
+            try:
+                await self.js.stream_info(config.name)
+                await self.js.update_stream(config)
+            except nats.js.errors.NotFoundError:
+                with contextlib.suppress(nats.js.errors.BadRequestError):
+                    await self.js.add_stream(config)
+
+    async def ensure_consumer(self, spec: ConsumerSpec) -> None:
+        # add_consumer is create-or-update on the server, so config lives in one place.
+        await self.js.add_consumer(spec.stream, spec.config())
+
+    async def publish(self, event: Event[Any], headers: dict[str, str] | None = None) -> None:
+        await self.publish_raw(
+            event.subject, event.model_dump_json().encode(), self.event_headers(event, headers)
+        )
+
+    @staticmethod
+    def event_headers(event: Event[Any], headers: dict[str, str] | None = None) -> dict[str, str]:
+        """Headers an event travels with: its id for de-duplication, the trace."""
+        merged = dict(headers or {})
+        merged[MSG_ID] = event.id
+        if "traceparent" not in merged:
+            inject_traceparent(merged)
+        return merged
+
+    async def publish_raw(self, subject: str, payload: bytes, headers: dict[str, str]) -> bool:
+        """Publish with the PubAck awaited; returns False when the server dropped a duplicate."""
+        ack = await self.js.publish(subject, payload, headers=headers)
+        return not ack.duplicate
+
+    async def request(
+        self, subject: str, body: BaseModel, reply_type: type[BaseModel], timeout_s: float = 5.0
+    ) -> BaseModel:
+        msg = await self.nc.request(subject, body.model_dump_json().encode(), timeout=timeout_s)
+        return reply_type.model_validate_json(msg.data)
+
+    async def subscribe_broadcast(self, payload: type[Payload], handler: Handler) -> None:
+        """Hear every `payload` event in every replica (core NATS, at most once): for
+        signals such as a cancel that each replica must see, unlike shared work."""
+
+        async def deliver(msg: Msg) -> None:
+            try:
+                event = parse_event(msg.subject, msg.data)
+                with log_context(job_id=event.job_id, trace_id=trace_id_from(msg.headers)):
+                    await handler(event)
+            except Exception:
+                log.exception("event.broadcast_failed", extra={"subject": msg.subject})
+
+        await self.nc.subscribe(payload.subject, cb=deliver)
+
+    async def consume(
+        self,
+        spec: ConsumerSpec,
+        handlers: Mapping[type[Payload], Handler],
+        stop: asyncio.Event,
+        concurrency: int = 1,
+        grace_s: float = 10.0,
+    ) -> None:
+        """Run `handlers` on the durable `spec` until `stop` is set, then hand back work.
+
+        Each message is acked when its handler returns, nak'ed with backoff when it
+        raises, and dead-lettered (`deadletter.<service>`) when it cannot be parsed,
+        raises `PermanentError`, or has failed `spec.max_deliver` times.
+        """
+        by_subject = {payload.subject: handler for payload, handler in handlers.items()}
+        await self.ensure_consumer(spec)
+        sub = await self.js.pull_subscribe_bind(durable=spec.durable, stream=spec.stream)
+        stats = self.consumers.setdefault(spec.durable, ConsumerStats())
+        try:
+            while not stop.is_set():
+                if len(stats.in_flight) >= concurrency:
+                    await asyncio.wait(stats.in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                for msg in await _fetch(sub, concurrency - len(stats.in_flight), stop):
+                    task = asyncio.create_task(self._run_one(spec, msg, by_subject, stats))
+                    stats.in_flight.add(task)
+                    task.add_done_callback(stats.in_flight.discard)
+        finally:
+            await self._hand_back(stats, grace_s)
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _hand_back(self, stats: ConsumerStats, grace_s: float) -> None:
+        if not stats.in_flight:
+            return
+        _done, pending = await asyncio.wait(set(stats.in_flight), timeout=grace_s)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+
+    async def _run_one(
+        self, spec: ConsumerSpec, msg: Msg, by_subject: Mapping[str, Handler], stats: ConsumerStats
+    ) -> None:
+        deliveries = msg.metadata.num_delivered
+        handler = by_subject.get(msg.subject)
+        if handler is None or msg.subject not in PAYLOADS:
+            await self._dead_letter(spec, msg, f"no handler for subject {msg.subject}", stats)
+            return
+        try:
+            event = parse_event(msg.subject, msg.data)
+        except ValidationError as exc:
+            reason = f"invalid event: {exc.errors(include_url=False, include_input=False)}"
+            await self._dead_letter(spec, msg, reason, stats)
+            return
+        keepalive = asyncio.create_task(_keep_alive(msg, spec.ack_wait_s / 3))
+        try:
+            with log_context(job_id=event.job_id, trace_id=trace_id_from(msg.headers)):
+                await handler(event)
+        except asyncio.CancelledError:
+            # Shutdown: hand the message back so another replica takes it now.
+            with contextlib.suppress(Exception):
+                await msg.nak()
+            raise
+        except PermanentError as exc:
+            await self._dead_letter(spec, msg, str(exc), stats)
+        except Exception as exc:
+            stats.failed += 1
+            with log_context(job_id=event.job_id):
+                log.warning(
+                    "event.handler_failed",
+                    extra={"subject": msg.subject, "deliveries": deliveries, "error": repr(exc)},
+                    exc_info=not isinstance(exc, TransientError),
+                )
+            if deliveries >= spec.max_deliver:
+                await self._dead_letter(spec, msg, f"failed {deliveries} times: {exc!r}", stats)
+            else:
+                await msg.nak(delay=retry_delay_s(deliveries))
+        else:
+            stats.handled += 1
+            await msg.ack()
+        finally:
+            keepalive.cancel()
+
+    async def _dead_letter(
+        self, spec: ConsumerSpec, msg: Msg, reason: str, stats: ConsumerStats
+    ) -> None:
+        stats.dead_lettered += 1
+        parked = DeadLettered(
+            service=self.service,
+            subject=msg.subject,
+            reason=reason[:2000],
+            deliveries=msg.metadata.num_delivered,
+            headers=dict(msg.headers or {}),
+            data=msg.data.decode("utf-8", errors="replace"),
+        )
+        dedup = f"dlq:{spec.durable}:{msg.metadata.sequence.stream}"
+        await self.publish_raw(
+            f"deadletter.{self.service}", parked.model_dump_json().encode(), {MSG_ID: dedup}
+        )
+        log.error("event.dead_lettered", extra={"subject": msg.subject, "reason": reason[:500]})
+        await msg.term()
+
+    async def close(self) -> None:
+        """Drain: flush pending publishes and close the connection."""
+        if self.nc.is_closed:
+            return
+        try:
+            await asyncio.wait_for(self.nc.drain(), timeout=10)
+        except (TimeoutError, nats.errors.Error):
+            await self.nc.close()
+
+
+async def _fetch(
+    sub: JetStreamContext.PullSubscription, batch: int, stop: asyncio.Event
+) -> list[Msg]:
+    fetch = asyncio.ensure_future(sub.fetch(batch=batch, timeout=2))
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait({fetch, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if fetch not in done:
+        fetch.cancel()
+        with contextlib.suppress(BaseException):
+            await fetch
+        return []
+    try:
+        return fetch.result()
+    except (nats.errors.TimeoutError, TimeoutError):
+        return []
+    except (
+        nats.errors.ConnectionClosedError,
+        nats.js.errors.ServiceUnavailableError,
+        nats.errors.NoRespondersError,
+        nats.errors.ConnectionReconnectingError,
+    ):
+        await asyncio.sleep(0.5)
+        return []
+
+
+async def _keep_alive(msg: Msg, every_s: float) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        with contextlib.suppress(Exception):
+            await msg.in_progress()

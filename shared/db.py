@@ -1,0 +1,168 @@
+"""SQLite access for the services that own a database: open it, migrate it, and
+run transactions that record which events they already processed.
+
+Example::
+
+    db = await Database.open(settings.database_path)
+    await db.migrate(settings.migrations_path)
+    async with db.transaction() as tx:
+        if await tx.claim_event("gateway", event.id):   # False on a redelivery
+            await tx.execute("UPDATE generated_videos SET status = ? WHERE id = ?", (s, j))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+NOW_SQL = "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+_ADD_COLUMN = re.compile(
+    r"^\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+(?:COLUMN\s+)?(\w+)", re.IGNORECASE | re.DOTALL
+)
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+def split_statements(sql: str) -> Iterator[str]:
+    """Split a script into complete statements (trigger bodies stay whole)."""
+    pending = ""
+    for line in sql.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statement = pending.strip()
+            pending = ""
+            if statement.strip(";").strip() and not _only_comments(statement):
+                yield statement
+    if pending.strip() and not _only_comments(pending):
+        raise MigrationError(f"incomplete SQL statement: {pending.strip()[:80]}")
+
+
+def _only_comments(text: str) -> bool:
+    return all(not ln.strip() or ln.strip().startswith("--") for ln in text.splitlines())
+
+
+class Transaction:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+
+    async def execute(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Cursor:
+        return await self.conn.execute(sql, tuple(params))
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        async with self.conn.execute(sql, tuple(params)) as cur:
+            return await cur.fetchone()
+
+    async def claim_event(self, consumer: str, event_id: str) -> bool:
+        """Record that `consumer` processed `event_id`; False if it already had."""
+        cur = await self.conn.execute(
+            "INSERT OR IGNORE INTO processed_events(consumer, event_id) VALUES (?, ?)",
+            (consumer, event_id),
+        )
+        return cur.rowcount == 1
+
+
+class Database:
+    """One aiosqlite connection in WAL mode; writes are serialised by a lock because
+    SQLite has one writer and a transaction must not interleave with another task's."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str) -> Database:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.execute("PRAGMA busy_timeout=5000")
+        return cls(conn, path)
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        async with self._write_lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Transaction(self.conn)
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            await self.conn.execute("COMMIT")
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        async with self.conn.execute(sql, tuple(params)) as cur:
+            return await cur.fetchone()
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        async with self.conn.execute(sql, tuple(params)) as cur:
+            return list(await cur.fetchall())
+
+    async def ping(self) -> bool:
+        try:
+            await self.fetchone("SELECT 1")
+        except (sqlite3.Error, ValueError):
+            return False
+        return True
+
+    async def migrate(self, directory: Path | str) -> list[str]:
+        """Apply `directory/*.sql` in name order, each once; returns the names applied.
+
+        SQLite has no `ADD COLUMN IF NOT EXISTS`, so an `ALTER TABLE ... ADD COLUMN`
+        whose column already exists (a file applied by hand with `sqlite3 < file`)
+        is skipped rather than failing the whole start-up.
+        """
+        await self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " name TEXT PRIMARY KEY,"
+            f" applied_at TEXT NOT NULL DEFAULT ({NOW_SQL}))"
+        )
+        done = {row["name"] for row in await self.fetchall("SELECT name FROM schema_migrations")}
+        applied = []
+        for path in sorted(Path(directory).glob("*.sql")):
+            if path.name in done:
+                continue
+            async with self.transaction() as tx:
+                for statement in split_statements(path.read_text()):
+                    if await self._column_exists(tx, statement):
+                        continue
+                    try:
+                        await tx.execute(statement)
+                    except sqlite3.Error as exc:
+                        raise MigrationError(f"{path.name}: {exc}: {statement[:120]}") from exc
+                await tx.execute("INSERT INTO schema_migrations(name) VALUES (?)", (path.name,))
+            log.info("db.migration_applied", extra={"migration": path.name, "db": str(self.path)})
+            applied.append(path.name)
+        return applied
+
+    @staticmethod
+    async def _column_exists(tx: Transaction, statement: str) -> bool:
+        match = _ADD_COLUMN.match(_strip_comments(statement))
+        if not match:
+            return False
+        table, column = match.groups()
+        async with tx.conn.execute(f"PRAGMA table_info({table})") as cur:
+            return any(row["name"] == column for row in await cur.fetchall())
+
+
+def _strip_comments(statement: str) -> str:
+    return "\n".join(ln for ln in statement.splitlines() if not ln.strip().startswith("--"))

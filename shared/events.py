@@ -1,0 +1,179 @@
+"""The event envelope and every payload on the bus.
+
+Example::
+
+    event = StoryboardRequested.envelope(job_id="j1", client_id="c1", data=payload)
+    await bus.publish(event)          # subject comes from the payload class
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, Self, TypeVar
+
+from pydantic import BaseModel, Field
+
+from shared.models import GenerationRequest, Progress, Scene, Storyboard
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def derived_id(*parts: str) -> str:
+    """An id that is the same every time for the same parts, so a redelivered
+    message produces the same follow-up event and JetStream de-duplicates it."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, "/".join(parts)).hex
+
+
+class Payload(BaseModel):
+    """Base of every event payload; `subject` ties the model to its NATS subject."""
+
+    subject: ClassVar[str]
+
+    def envelope(
+        self,
+        *,
+        job_id: str,
+        client_id: str,
+        attempt: int = 1,
+        event_id: str | None = None,
+    ) -> Event[Self]:
+        return Event[type(self)](  # type: ignore[misc]
+            id=event_id or new_id(),
+            type=self.subject,
+            job_id=job_id,
+            client_id=client_id,
+            attempt=attempt,
+            data=self,
+        )
+
+
+P = TypeVar("P", bound=Payload)
+
+
+class Event(BaseModel, Generic[P]):
+    """The envelope of DESIGN.md; `id` doubles as the `Nats-Msg-Id`."""
+
+    id: str = Field(default_factory=new_id)
+    type: str
+    job_id: str
+    client_id: str
+    occurred_at: datetime = Field(default_factory=utc_now)
+    attempt: int = 1
+    data: P
+
+    @property
+    def subject(self) -> str:
+        return self.type
+
+
+class JobCreated(Payload):
+    subject = "jobs.created"
+    request: GenerationRequest
+
+
+class StoryboardRequested(Payload):
+    subject = "jobs.storyboard.requested"
+    request: GenerationRequest
+
+
+class SceneRefineRequested(Payload):
+    subject = "jobs.scene.refine_requested"
+    request: GenerationRequest
+    storyboard: Storyboard
+    scene_index: int
+    feedback: str
+
+
+class StoryboardProgressed(Payload):
+    subject = "jobs.storyboard.progress"
+    progress: Progress
+
+
+class StoryboardCompleted(Payload):
+    subject = "jobs.storyboard.completed"
+    storyboard: Storyboard
+    refined_scene: int | None = None
+
+
+class StoryboardFailed(Payload):
+    subject = "jobs.storyboard.failed"
+    error_message: str
+    refined_scene: int | None = None
+
+
+class StoryboardEdited(Payload):
+    subject = "jobs.storyboard.edited"
+    storyboard: Storyboard
+
+
+class JobApproved(Payload):
+    subject = "jobs.approved"
+    storyboard: Storyboard
+
+
+class JobCanceled(Payload):
+    subject = "jobs.canceled"
+    reason: str = "canceled by client"
+
+
+class DeadLettered(BaseModel):
+    """What lands on `deadletter.<service>`: the original message and why it was parked."""
+
+    service: str
+    subject: str
+    reason: str
+    deliveries: int
+    headers: dict[str, str] = Field(default_factory=dict)
+    data: str
+    occurred_at: datetime = Field(default_factory=utc_now)
+
+
+PAYLOADS: dict[str, type[Payload]] = {
+    cls.subject: cls
+    for cls in (
+        JobCreated,
+        StoryboardRequested,
+        SceneRefineRequested,
+        StoryboardProgressed,
+        StoryboardCompleted,
+        StoryboardFailed,
+        StoryboardEdited,
+        JobApproved,
+        JobCanceled,
+    )
+}
+
+
+def parse_event(subject: str, raw: bytes | str) -> Event[Any]:
+    """Validate a message body against the payload model registered for `subject`."""
+    payload_type = PAYLOADS[subject]
+    return Event[payload_type].model_validate_json(raw)  # type: ignore[valid-type]
+
+
+__all__ = [
+    "PAYLOADS",
+    "DeadLettered",
+    "Event",
+    "JobApproved",
+    "JobCanceled",
+    "JobCreated",
+    "Payload",
+    "Scene",
+    "SceneRefineRequested",
+    "StoryboardCompleted",
+    "StoryboardEdited",
+    "StoryboardFailed",
+    "StoryboardProgressed",
+    "StoryboardRequested",
+    "derived_id",
+    "new_id",
+    "parse_event",
+    "utc_now",
+]

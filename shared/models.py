@@ -1,0 +1,159 @@
+"""Domain models shared by the gateway and the workers: the brief, scenes, the job."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+HexColor = Annotated[str, StringConstraints(pattern=r"^#(?:[0-9a-fA-F]{3}){1,2}$")]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+
+
+class Platform(StrEnum):
+    tiktok = "tiktok"
+    instagram_reel = "instagram_reel"
+    youtube_short = "youtube_short"
+    instagram_feed = "instagram_feed"
+    youtube = "youtube"
+
+
+PLATFORM_SIZE: dict[Platform, tuple[int, int]] = {
+    Platform.tiktok: (1080, 1920),
+    Platform.instagram_reel: (1080, 1920),
+    Platform.youtube_short: (1080, 1920),
+    Platform.instagram_feed: (1080, 1080),
+    Platform.youtube: (1920, 1080),
+}
+
+
+class JobStatus(StrEnum):
+    queued = "queued"
+    storyboarding = "storyboarding"
+    storyboard_ready = "storyboard_ready"
+    refining = "refining"
+    approved = "approved"
+    rendering = "rendering"
+    completed = "completed"
+    failed = "failed"
+    canceled = "canceled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (JobStatus.completed, JobStatus.failed, JobStatus.canceled)
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Brand(StrictModel):
+    colors: list[HexColor] = Field(default_factory=list, max_length=8)
+    logo_asset_id: str | None = Field(default=None, max_length=64)
+    font_asset_id: str | None = Field(default=None, max_length=64)
+    tone: str | None = Field(default=None, max_length=100)
+
+
+class GenerationRequest(StrictModel):
+    """What a client asks for in `POST /api/v2/jobs`."""
+
+    campaign_id: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+    ]
+    prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+    platform: Platform
+    duration_s: int = Field(ge=5, le=60)
+    variations: int = Field(default=1, ge=1, le=5)
+    quality: Literal["standard", "hd"] = "standard"
+    assets: list[Annotated[str, StringConstraints(max_length=64)]] = Field(
+        default_factory=list, max_length=20
+    )
+    brand: Brand = Field(default_factory=Brand)
+    product: ShortText | None = None
+    audience: ShortText | None = None
+    key_messages: list[ShortText] = Field(default_factory=list, max_length=10)
+    call_to_action: ShortText | None = None
+
+
+class Scene(BaseModel):
+    index: int = Field(ge=1)
+    beat: str = ""
+    script: str
+    caption: str
+    visual_prompt: str
+    duration_s: float = Field(gt=0)
+    image_key: str | None = None
+    image_url: str | None = None
+    revision: int = 1
+
+
+class Storyboard(BaseModel):
+    scenes: list[Scene]
+
+    @property
+    def duration_s(self) -> float:
+        return round(sum(s.duration_s for s in self.scenes), 3)
+
+
+class SceneEdit(StrictModel):
+    """One scene in a `PATCH .../storyboard`: `index` names the scene as it is now."""
+
+    index: int = Field(ge=1)
+    script: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
+    caption: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    visual_prompt: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
+    duration_s: float | None = Field(default=None, ge=1, le=30)
+
+
+class StoryboardEdit(StrictModel):
+    scenes: list[SceneEdit] = Field(default_factory=list, max_length=30)
+    order: list[int] | None = Field(
+        default=None, description="Scene indexes in their new order; must be a permutation."
+    )
+
+    @field_validator("order")
+    @classmethod
+    def _order_unique(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("order must not repeat a scene index")
+        return value
+
+
+class RefineRequest(StrictModel):
+    feedback: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
+    ]
+
+
+class Progress(BaseModel):
+    stage: str = "queued"
+    percent: float = 0.0
+    message: str = ""
+
+
+class Job(BaseModel):
+    """The one representation of a job: POST answer, GET, list, SSE."""
+
+    id: str
+    campaign_id: str
+    status: JobStatus
+    progress: Progress = Field(default_factory=Progress)
+    storyboard: Storyboard | None = None
+    approved: bool = False
+    approved_at: datetime | None = None
+    estimated_cost: float | None = None
+    actual_cost: float | None = None
+    retry_count: int = 0
+    error_message: str | None = None
+    video_url: str | None = None
+    outputs: list[dict[str, str]] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+    poll_after_ms: int = 2000
+
+
+class JobPage(BaseModel):
+    items: list[Job]
+    next_cursor: str | None = None

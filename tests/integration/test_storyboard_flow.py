@@ -1,0 +1,156 @@
+"""A brief travels to a reviewed, refined and approved storyboard through HTTP."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from tests.support.system import System
+
+
+async def test_brief_to_approved_storyboard(system: System) -> None:
+    # A client submits a brief; the job is accepted at once, queued.
+    job = await system.create_job(duration_s=20)
+    assert job["status"] == "queued"
+    assert 2000 <= job["poll_after_ms"] <= 10000
+
+    # The storyboard worker plans and draws it; the poller sees it ready for review.
+    job = await system.wait_status(job["id"], "storyboard_ready")
+    scenes = job["storyboard"]["scenes"]
+    assert [s["index"] for s in scenes] == list(range(1, len(scenes) + 1))
+    assert abs(sum(s["duration_s"] for s in scenes) - 20) < 1e-6
+    assert all(3 <= s["duration_s"] <= 6 for s in scenes)
+    assert scenes[0]["beat"] == "hook" and scenes[-1]["beat"] == "cta"
+    assert all("#ff3366" in s["visual_prompt"] and "playful" in s["visual_prompt"] for s in scenes)
+    assert job["progress"]["percent"] == 100
+    assert job["poll_after_ms"] == 10000  # waiting on the user: poll slowly
+
+    # Every scene's frame is a JPEG at the platform's aspect (9:16).
+    for scene in scenes:
+        status, body, response = await system.call("GET", scene["image_url"])
+        assert status == 200 and response.content_type == "image/jpeg"
+        width, height = Image.open(io.BytesIO(body)).size
+        assert abs(width / height - 9 / 16) < 0.02
+
+    # The client asks for scene 2 to change; it is regenerated, the rest kept.
+    before = {s["index"]: s for s in scenes}
+    status, body, _ = await system.call(
+        "POST",
+        f"/api/v2/jobs/{job['id']}/scenes/2/refine",
+        json={"feedback": 'Warmer light, caption "Glow all day"'},
+    )
+    assert status == 202 and body["status"] == "refining"
+    job = await system.wait_status(job["id"], "storyboard_ready")
+    after = {s["index"]: s for s in job["storyboard"]["scenes"]}
+    assert after[2]["caption"] == "Glow all day"
+    assert after[2]["revision"] == 2 and "Warmer light" in after[2]["visual_prompt"]
+    assert after[2]["image_url"] != before[2]["image_url"]
+    assert all(after[i] == before[i] for i in before if i != 2)
+
+    # Approving records who-knows-when and moves the job on.
+    status, body, _ = await system.call("POST", f"/api/v2/jobs/{job['id']}/approve")
+    assert status == 200
+    assert body["status"] == "approved" and body["approved"] is True and body["approved_at"]
+
+    # Approving twice is a conflict, with the JSON error shape.
+    status, body, _ = await system.call("POST", f"/api/v2/jobs/{job['id']}/approve")
+    assert status == 409 and body["error"]["code"] == "conflict"
+
+
+async def test_editing_the_storyboard_clears_approval(system: System) -> None:
+    # A storyboard is made and approved.
+    job = await system.create_job(duration_s=15)
+    job = await system.wait_status(job["id"], "storyboard_ready")
+    first = job["storyboard"]["scenes"][0]
+    await system.call("POST", f"/api/v2/jobs/{job['id']}/approve")
+
+    # The client rewrites scene 1's caption and moves the last scene first.
+    count = len(job["storyboard"]["scenes"])
+    order = [count, *range(1, count)]
+    status, body, _ = await system.call(
+        "PATCH",
+        f"/api/v2/jobs/{job['id']}/storyboard",
+        json={"scenes": [{"index": 1, "caption": "New words"}], "order": order},
+    )
+    assert status == 200, body
+    assert body["approved"] is False and body["approved_at"] is None
+    assert body["status"] == "storyboard_ready"
+    scenes = body["storyboard"]["scenes"]
+    assert scenes[1]["caption"] == "New words" and scenes[1]["beat"] == first["beat"]
+    assert scenes[0]["beat"] == "cta"
+
+    # The moved scenes keep their own frames.
+    status, frame, _ = await system.call("GET", scenes[1]["image_url"])
+    status_first, first_frame, _ = await system.call("GET", first["image_url"])
+    assert status == 200 and frame == first_frame
+
+    # A bad order or an out-of-range total is refused with the field named.
+    status, body, _ = await system.call(
+        "PATCH", f"/api/v2/jobs/{job['id']}/storyboard", json={"order": [1, 1]}
+    )
+    assert status == 422 and body["error"]["details"][0]["field"] == "order"
+    status, body, _ = await system.call(
+        "PATCH",
+        f"/api/v2/jobs/{job['id']}/storyboard",
+        json={"scenes": [{"index": 1, "duration_s": 30}, {"index": 2, "duration_s": 30}]},
+    )
+    assert status == 422 and "60" in body["error"]["message"]
+
+    # Refining a scene that does not exist is a 404.
+    status, body, _ = await system.call(
+        "POST", f"/api/v2/jobs/{job['id']}/scenes/99/refine", json={"feedback": "x"}
+    )
+    assert status == 404
+
+
+async def test_polling_is_cached_with_etags(system: System) -> None:
+    # A finished storyboard polled twice: the second poll with the ETag is a 304.
+    job = await system.create_job()
+    await system.wait_status(job["id"], "storyboard_ready")
+    status, _, first = await system.call("GET", f"/api/v2/jobs/{job['id']}")
+    etag = first.headers["ETag"]
+    status, body, second = await system.call(
+        "GET", f"/api/v2/jobs/{job['id']}", headers={"If-None-Match": etag}
+    )
+    assert status == 304 and body == b""
+    assert second.headers["ETag"] == etag
+
+    # A change to the job changes its ETag.
+    await system.call("POST", f"/api/v2/jobs/{job['id']}/approve")
+    status, _, third = await system.call(
+        "GET", f"/api/v2/jobs/{job['id']}", headers={"If-None-Match": etag}
+    )
+    assert status == 200 and third.headers["ETag"] != etag
+
+
+async def test_list_filters_and_paginates(system: System) -> None:
+    # Three jobs of one client in two campaigns, one of another client.
+    ids = [
+        (await system.create_job(campaign_id=campaign))["id"]
+        for campaign in ("alpha", "alpha", "beta")
+    ]
+    await system.create_job(client_id="client-b", campaign_id="alpha")
+
+    # The client sees only its own, newest first, two per page.
+    status, page1, _ = await system.call("GET", "/api/v2/jobs?limit=2")
+    assert status == 200 and len(page1["items"]) == 2 and page1["next_cursor"]
+    status, page2, _ = await system.call("GET", f"/api/v2/jobs?limit=2&cursor={page1['next_cursor']}")
+    seen = [j["id"] for j in page1["items"] + page2["items"]]
+    assert sorted(seen) == sorted(ids) and page2["next_cursor"] is None
+
+    # Filters narrow by campaign and status.
+    status, alpha, _ = await system.call("GET", "/api/v2/jobs?campaign_id=alpha")
+    assert {j["id"] for j in alpha["items"]} == set(ids[:2])
+    status, none, _ = await system.call("GET", "/api/v2/jobs?status=completed")
+    assert none["items"] == []
+
+    # An admin sees every client's jobs; bad filters are a 400 naming the problem.
+    status, everything, _ = await system.call(
+        "GET", "/api/v2/jobs?limit=100", client_id="root", role="admin"
+    )
+    assert status == 200 and len(everything["items"]) == 4
+    status, body, _ = await system.call("GET", "/api/v2/jobs?status=nope")
+    assert status == 400 and "status" in body["error"]["message"]
+    status, body, _ = await system.call("GET", "/api/v2/jobs?cursor=%%%")
+    assert status == 422

@@ -1,0 +1,158 @@
+"""The system under test: the real gateway app on a loopback port and a storyboard
+worker, both on a real nats-server, with a fresh SQLite file and storage per test."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import nats
+from aiohttp import web
+
+from services.gateway.app import init_app
+from services.gateway.auth import issue_token
+from services.gateway.keys import BUS, DB, RELAY
+from services.storyboard.__main__ import serve as serve_storyboard
+from shared.settings import Settings
+from tests.support.waiting import eventually
+
+SECRET = "test-secret-that-is-long-enough-for-hs256"
+
+
+def test_settings(nats_url: str, root: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "service_name": "test",
+        "nats_url": nats_url,
+        "video_storage_path": root / "storage",
+        "database_path": root / "app.db",
+        "jwt_secret": SECRET,
+        "frame_scale_divisor": 10,
+        "consumer_ack_wait_s": 5.0,
+        "metrics_port": 0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass
+class System:
+    settings: Settings
+    base_url: str
+    http: aiohttp.ClientSession
+    app: web.Application
+    workers: list[asyncio.Task[None]] = field(default_factory=list)
+    worker_stops: list[asyncio.Event] = field(default_factory=list)
+
+    def token(self, client_id: str = "client-a", role: str = "client") -> str:
+        return issue_token(SECRET, client_id, role)  # type: ignore[arg-type]
+
+    def auth(self, client_id: str = "client-a", role: str = "client") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(client_id, role)}"}
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        client_id: str = "client-a",
+        role: str = "client",
+        **kwargs: Any,
+    ) -> tuple[int, Any, aiohttp.ClientResponse]:
+        headers = {**self.auth(client_id, role), **kwargs.pop("headers", {})}
+        async with self.http.request(method, self.base_url + path, headers=headers, **kwargs) as r:
+            body = await r.read()
+            if r.content_type == "application/json" and body:
+                return r.status, await r.json(), r
+            return r.status, body, r
+
+    async def create_job(self, client_id: str = "client-a", **fields: Any) -> dict[str, Any]:
+        brief = {
+            "campaign_id": "spring-launch",
+            "prompt": "Introducing Glow Serum. Brightens skin in 7 days. Vegan and cruelty free.",
+            "platform": "tiktok",
+            "duration_s": 15,
+            "brand": {"colors": ["#ff3366", "#1a1a2e"], "tone": "playful"},
+        }
+        brief.update(fields)
+        status, body, _ = await self.call("POST", "/api/v2/jobs", client_id, json=brief)
+        assert status == 202, body
+        return body  # type: ignore[no-any-return]
+
+    async def job(self, job_id: str, client_id: str = "client-a") -> dict[str, Any]:
+        status, body, _ = await self.call("GET", f"/api/v2/jobs/{job_id}", client_id)
+        assert status == 200, body
+        return body  # type: ignore[no-any-return]
+
+    async def wait_status(
+        self, job_id: str, status: str, client_id: str = "client-a", timeout_s: float = 30
+    ) -> dict[str, Any]:
+        return await eventually(
+            lambda: self.job(job_id, client_id),
+            lambda job: job["status"] == status,
+            timeout_s=timeout_s,
+        )
+
+    @property
+    def bus(self):  # type: ignore[no-untyped-def]
+        return self.app[BUS]
+
+    @property
+    def db(self):  # type: ignore[no-untyped-def]
+        return self.app[DB]
+
+    @property
+    def relay(self):  # type: ignore[no-untyped-def]
+        return self.app[RELAY]
+
+    def start_storyboard_worker(self, **overrides: Any) -> None:
+        settings = self.settings.model_copy(update={"service_name": "storyboard", **overrides})
+        stop = asyncio.Event()
+        task = asyncio.create_task(serve_storyboard(settings, stop, handle_signals=False))
+        self.workers.append(task)
+        self.worker_stops.append(stop)
+
+    async def stop_workers(self) -> None:
+        for stop in self.worker_stops:
+            stop.set()
+        for task in self.workers:
+            await asyncio.wait_for(task, timeout=20)
+        self.workers.clear()
+        self.worker_stops.clear()
+
+
+@contextlib.asynccontextmanager
+async def running_system(
+    nats_url: str, root: Path, storyboard_workers: int = 1, **overrides: Any
+) -> AsyncIterator[System]:
+    settings = test_settings(nats_url, root, **overrides)
+    app = init_app(settings)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    http = aiohttp.ClientSession()
+    system = System(settings=settings, base_url=f"http://127.0.0.1:{port}", http=http, app=app)
+    for _ in range(storyboard_workers):
+        system.start_storyboard_worker()
+    try:
+        yield system
+    finally:
+        await system.stop_workers()
+        await http.close()
+        await runner.cleanup()
+        await delete_streams(nats_url)
+
+
+async def delete_streams(nats_url: str) -> None:
+    """Isolate tests that share one server: streams (and their consumers) go away."""
+    with contextlib.suppress(Exception):
+        nc = await asyncio.wait_for(nats.connect(nats_url), 5)
+        js = nc.jetstream()
+        for info in await js.streams_info():
+            await js.delete_stream(info.config.name)
+        await nc.close()
