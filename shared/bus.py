@@ -36,6 +36,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.events import PAYLOADS, DeadLettered, Event, Payload, parse_event
 from shared.logging import get_logger, log_context
+from shared.metrics import EVENTS_CONSUMED, EVENTS_PUBLISHED, HANDLER_SECONDS
 from shared.tracing import inject_traceparent, trace_id_from
 
 log = get_logger(__name__)
@@ -166,6 +167,7 @@ class Bus:
     async def ensure_streams(self) -> None:
         """Create or update every stream; safe to run from every process at start-up."""
         for config in STREAMS:
+            assert config.name is not None
             try:
                 await self.js.stream_info(config.name)
                 await self.js.update_stream(config)
@@ -194,6 +196,7 @@ class Bus:
     async def publish_raw(self, subject: str, payload: bytes, headers: dict[str, str]) -> bool:
         """Publish with the PubAck awaited; returns False when the server dropped a duplicate."""
         ack = await self.js.publish(subject, payload, headers=headers)
+        EVENTS_PUBLISHED.labels(subject).inc()
         return not ack.duplicate
 
     async def request(
@@ -231,8 +234,9 @@ class Bus:
         raises `PermanentError`, or has failed `spec.max_deliver` times.
         """
         by_subject = {payload.subject: handler for payload, handler in handlers.items()}
-        await self.ensure_consumer(spec)
-        sub = await self.js.pull_subscribe_bind(durable=spec.durable, stream=spec.stream)
+        sub = await self._bind(spec, stop)
+        if sub is None:
+            return
         stats = self.consumers.setdefault(spec.durable, ConsumerStats())
         try:
             while not stop.is_set():
@@ -247,6 +251,22 @@ class Bus:
             await self._hand_back(stats, grace_s)
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+
+    async def _bind(
+        self, spec: ConsumerSpec, stop: asyncio.Event
+    ) -> JetStreamContext.PullSubscription | None:
+        """Declare and bind the durable, retrying while the server is unreachable: a
+        service that starts during a NATS restart must not lose its consumer loop."""
+        while not stop.is_set():
+            try:
+                await self.ensure_consumer(spec)
+                return await self.js.pull_subscribe_bind(durable=spec.durable, stream=spec.stream)
+            except (nats.errors.Error, TimeoutError) as exc:
+                log.warning(
+                    "consumer.bind_failed", extra={"consumer": spec.durable, "error": repr(exc)}
+                )
+                await asyncio.sleep(0.5)
+        return None
 
     async def _hand_back(self, stats: ConsumerStats, grace_s: float) -> None:
         if not stats.in_flight:
@@ -273,7 +293,10 @@ class Bus:
             return
         keepalive = asyncio.create_task(_keep_alive(msg, spec.ack_wait_s / 3))
         try:
-            with log_context(job_id=event.job_id, trace_id=trace_id_from(msg.headers)):
+            with (
+                log_context(job_id=event.job_id, trace_id=trace_id_from(msg.headers)),
+                HANDLER_SECONDS.labels(msg.subject).time(),
+            ):
                 await handler(event)
         except asyncio.CancelledError:
             # Shutdown: hand the message back so another replica takes it now.
@@ -284,6 +307,7 @@ class Bus:
             await self._dead_letter(spec, msg, str(exc), stats)
         except Exception as exc:
             stats.failed += 1
+            EVENTS_CONSUMED.labels(msg.subject, "retried").inc()
             with log_context(job_id=event.job_id):
                 log.warning(
                     "event.handler_failed",
@@ -296,6 +320,7 @@ class Bus:
                 await msg.nak(delay=retry_delay_s(deliveries))
         else:
             stats.handled += 1
+            EVENTS_CONSUMED.labels(msg.subject, "acked").inc()
             await msg.ack()
         finally:
             keepalive.cancel()
@@ -304,6 +329,7 @@ class Bus:
         self, spec: ConsumerSpec, msg: Msg, reason: str, stats: ConsumerStats
     ) -> None:
         stats.dead_lettered += 1
+        EVENTS_CONSUMED.labels(msg.subject, "dead_lettered").inc()
         parked = DeadLettered(
             service=self.service,
             subject=msg.subject,
@@ -347,12 +373,10 @@ async def _fetch(
         return fetch.result()
     except (nats.errors.TimeoutError, TimeoutError):
         return []
-    except (
-        nats.errors.ConnectionClosedError,
-        nats.js.errors.ServiceUnavailableError,
-        nats.errors.NoRespondersError,
-        nats.errors.ConnectionReconnectingError,
-    ):
+    except nats.errors.Error as exc:
+        # Reconnects, a restarting server, a consumer being re-created: all pass; the
+        # next fetch issues a fresh pull request.
+        log.warning("consumer.fetch_failed", extra={"error": repr(exc)})
         await asyncio.sleep(0.5)
         return []
 

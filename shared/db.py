@@ -138,7 +138,7 @@ class Database:
         )
         done = {row["name"] for row in await self.fetchall("SELECT name FROM schema_migrations")}
         applied = []
-        for path in sorted(Path(directory).glob("*.sql")):
+        for path in sorted(await asyncio.to_thread(lambda: list(Path(directory).glob("*.sql")))):
             if path.name in done:
                 continue
             async with self.transaction() as tx:

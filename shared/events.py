@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 
 from pydantic import BaseModel, Field
 
@@ -44,7 +44,9 @@ class Payload(BaseModel):
         attempt: int = 1,
         event_id: str | None = None,
     ) -> Event[Self]:
-        return Event[type(self)](  # type: ignore[misc]
+        # Parametrised by the concrete payload class so it serialises the subclass's fields.
+        event_type = cast("type[Event[Self]]", Event[type(self)])  # type: ignore[misc]
+        return event_type(
             id=event_id or new_id(),
             type=self.subject,
             job_id=job_id,

@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -102,7 +103,7 @@ async def worker_runtime(
         log.info("service.stopped")
 
 
-def run_service(main: Callable[[Settings], Awaitable[None]], service_name: str) -> None:
+def run_service(main: Callable[[Settings], Coroutine[Any, Any, None]], service_name: str) -> None:
     """`python -m services.<name>` entry: read settings once, log JSON, run `main`."""
     settings = Settings(service_name=service_name)
     configure_logging(

@@ -84,11 +84,18 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
             name="projection",
         ),
     ]
+    for task in tasks:
+        task.add_done_callback(_report_crash)
     yield
     stop.set()
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(task, timeout=15)
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("gateway.task_crashed", extra={"task": task.get_name()}, exc_info=exc)
 
 
 def init_app(settings: Settings) -> web.Application:

@@ -32,6 +32,7 @@ from shared.models import (
     Job,
     JobStatus,
     Progress,
+    Scene,
     Storyboard,
     StoryboardEdit,
 )
@@ -49,8 +50,11 @@ class JobRecord:
     attempt: int
 
 
-def frame_url(job_id: str, index: int, revision: int) -> str:
-    return f"/api/v2/jobs/{job_id}/storyboard/{index}.jpg?v={revision}"
+def frame_url(job_id: str, scene: Scene) -> str:
+    # The version names the frame itself (its key and revision), so a cached image is
+    # never shown for a scene that was reordered or refined.
+    key = (scene.image_key or "").rsplit("/", 1)[-1].removesuffix(".jpg")
+    return f"/api/v2/jobs/{job_id}/storyboard/{scene.index}.jpg?v={key}.{scene.revision}"
 
 
 def _record(row: sqlite3.Row) -> JobRecord:
@@ -60,7 +64,7 @@ def _record(row: sqlite3.Row) -> JobRecord:
     if row["storyboard_data"]:
         storyboard = Storyboard.model_validate_json(row["storyboard_data"])
         for scene in storyboard.scenes:
-            scene.image_url = frame_url(row["id"], scene.index, scene.revision)
+            scene.image_url = frame_url(row["id"], scene)
     job = Job(
         id=row["id"],
         campaign_id=row["campaign_id"],

@@ -12,7 +12,7 @@ from shared.logging import get_logger
 
 log = get_logger(__name__)
 
-PRINCIPAL = "principal"
+PRINCIPAL = web.RequestKey("principal", Principal)
 _CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -27,8 +27,7 @@ _CODES = {
 
 
 def principal_of(request: web.Request) -> Principal:
-    principal: Principal = request[PRINCIPAL]
-    return principal
+    return request[PRINCIPAL]
 
 
 def api_middleware(verifier: TokenVerifier) -> web.typedefs.Middleware:

@@ -84,6 +84,7 @@ async def test_cancel_stops_the_job_for_good(system: System) -> None:
         return info.num_pending + info.num_ack_pending
 
     await eventually(worker_done, lambda n: n == 0)
+
     async def projected() -> int:
         info = await system.bus.js.consumer_info("JOBS", "gateway")
         return info.num_pending + info.num_ack_pending
@@ -93,7 +94,9 @@ async def test_cancel_stops_the_job_for_good(system: System) -> None:
 
     # A canceled job cannot be canceled, approved or refined again.
     for action, payload in (("cancel", None), ("approve", None)):
-        status, body, _ = await system.call("POST", f"/api/v2/jobs/{job['id']}/{action}", json=payload)
+        status, body, _ = await system.call(
+            "POST", f"/api/v2/jobs/{job['id']}/{action}", json=payload
+        )
         assert status == 409, action
     status, _, _ = await system.call(
         "POST", f"/api/v2/jobs/{job['id']}/scenes/1/refine", json={"feedback": "more"}
@@ -121,7 +124,9 @@ async def test_cancel_during_storyboarding_stops_the_worker(system: System) -> N
     assert final["status"] == "canceled" and final["storyboard"] is None
 
 
-async def test_jobs_are_accepted_while_nats_is_down(nats_server: NatsServer, tmp_path: Path) -> None:
+async def test_jobs_are_accepted_while_nats_is_down(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
     # A system on its own nats-server, which we can stop.
     own = NatsServer(tmp_path / "nats-own")
     (tmp_path / "nats-own").mkdir()

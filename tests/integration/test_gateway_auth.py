@@ -23,8 +23,11 @@ BAD_HEADERS = {
     "empty bearer": "Bearer ",
     "malformed": "Bearer not.a.jwt",
     "expired": f"Bearer {_token(exp=int(time.time()) - 10)}",
-    "wrong signature": "Bearer " + jwt.encode(
-        {"sub": "client-a", "exp": int(time.time()) + 60}, "another-secret-of-enough-length", "HS256"
+    "wrong signature": "Bearer "
+    + jwt.encode(
+        {"sub": "client-a", "exp": int(time.time()) + 60},
+        "another-secret-that-is-long-enough-too",
+        "HS256",
     ),
     "alg none": "Bearer "
     + jwt.encode({"sub": "client-a", "exp": int(time.time()) + 60}, None, algorithm="none"),
@@ -39,7 +42,11 @@ async def test_bad_tokens_are_401(system: System, case: str) -> None:
     # Each endpoint family answers a bad token with 401 and a JSON error.
     header = BAD_HEADERS[case]
     headers = {"Authorization": header} if header is not None else {}
-    for method, path in (("GET", "/api/v2/jobs"), ("POST", "/api/v2/jobs"), ("GET", "/api/v2/jobs/x")):
+    for method, path in (
+        ("GET", "/api/v2/jobs"),
+        ("POST", "/api/v2/jobs"),
+        ("GET", "/api/v2/jobs/x"),
+    ):
         async with system.http.request(method, system.base_url + path, headers=headers) as r:
             assert r.status == 401, (case, path)
             body = await r.json()

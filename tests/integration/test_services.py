@@ -13,7 +13,7 @@ import pytest
 
 from shared.service import worker_runtime
 from tests.support.nats_server import NatsServer, free_port
-from tests.support.system import System, test_settings
+from tests.support.system import System, settings_for
 from tests.support.waiting import eventually
 
 
@@ -24,7 +24,7 @@ async def test_each_worker_serves_health_and_metrics(
     # The service's own entry point starts against the real server.
     module = importlib.import_module(f"services.{service}.__main__")
     port = free_port()
-    settings = test_settings(nats_server.url, tmp_path, service_name=service, metrics_port=port)
+    settings = settings_for(nats_server.url, tmp_path, service_name=service, metrics_port=port)
     stop = asyncio.Event()
     task = asyncio.create_task(module.serve(settings, stop, handle_signals=False))
 
@@ -56,7 +56,7 @@ async def test_readiness_fails_when_nats_is_gone(tmp_path: Path) -> None:
     (tmp_path / "n").mkdir()
     server.start()
     try:
-        settings = test_settings(server.url, tmp_path, service_name="renderer")
+        settings = settings_for(server.url, tmp_path, service_name="renderer")
         async with worker_runtime(settings, handle_signals=False) as runtime:
             assert await runtime.ready()
             server.stop()

@@ -63,6 +63,7 @@ async def test_editing_the_storyboard_clears_approval(system: System) -> None:
     job = await system.create_job(duration_s=15)
     job = await system.wait_status(job["id"], "storyboard_ready")
     first = job["storyboard"]["scenes"][0]
+    _, first_frame, _ = await system.call("GET", first["image_url"])
     await system.call("POST", f"/api/v2/jobs/{job['id']}/approve")
 
     # The client rewrites scene 1's caption and moves the last scene first.
@@ -80,10 +81,10 @@ async def test_editing_the_storyboard_clears_approval(system: System) -> None:
     assert scenes[1]["caption"] == "New words" and scenes[1]["beat"] == first["beat"]
     assert scenes[0]["beat"] == "cta"
 
-    # The moved scenes keep their own frames.
+    # The moved scenes keep their own frames, under a new versioned URL.
     status, frame, _ = await system.call("GET", scenes[1]["image_url"])
-    status_first, first_frame, _ = await system.call("GET", first["image_url"])
     assert status == 200 and frame == first_frame
+    assert scenes[0]["image_url"] != first["image_url"]
 
     # A bad order or an out-of-range total is refused with the field named.
     status, body, _ = await system.call(
@@ -135,7 +136,9 @@ async def test_list_filters_and_paginates(system: System) -> None:
     # The client sees only its own, newest first, two per page.
     status, page1, _ = await system.call("GET", "/api/v2/jobs?limit=2")
     assert status == 200 and len(page1["items"]) == 2 and page1["next_cursor"]
-    status, page2, _ = await system.call("GET", f"/api/v2/jobs?limit=2&cursor={page1['next_cursor']}")
+    status, page2, _ = await system.call(
+        "GET", f"/api/v2/jobs?limit=2&cursor={page1['next_cursor']}"
+    )
     seen = [j["id"] for j in page1["items"] + page2["items"]]
     assert sorted(seen) == sorted(ids) and page2["next_cursor"] is None
 

@@ -50,8 +50,16 @@ class NatsServer:
         log = (self.workdir / "nats-server.log").open("ab")
         self.proc = subprocess.Popen(
             [
-                nats_binary(), "-js", "-sd", str(self.workdir / "store"), "-a", "127.0.0.1",
-                "-p", str(self.port), "-m", str(self.monitor_port),
+                nats_binary(),
+                "-js",
+                "-sd",
+                str(self.workdir / "store"),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-m",
+                str(self.monitor_port),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -24,7 +24,7 @@ from tests.support.waiting import eventually
 SECRET = "test-secret-that-is-long-enough-for-hs256"
 
 
-def test_settings(nats_url: str, root: Path, **overrides: Any) -> Settings:
+def settings_for(nats_url: str, root: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "service_name": "test",
         "nats_url": nats_url,
@@ -128,7 +128,7 @@ class System:
 async def running_system(
     nats_url: str, root: Path, storyboard_workers: int = 1, **overrides: Any
 ) -> AsyncIterator[System]:
-    settings = test_settings(nats_url, root, **overrides)
+    settings = settings_for(nats_url, root, **overrides)
     app = init_app(settings)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -11,12 +11,23 @@ from shared.db import Database, MigrationError
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 V2_COLUMNS = {
-    "progress", "video_url", "storyboard_data", "approved", "approved_at",
-    "estimated_cost", "actual_cost", "retry_count", "error_message", "updated_at",
+    "progress",
+    "video_url",
+    "storyboard_data",
+    "approved",
+    "approved_at",
+    "estimated_cost",
+    "actual_cost",
+    "retry_count",
+    "error_message",
+    "updated_at",
 }
 V2_INDEXES = {
-    "idx_generated_videos_status", "idx_generated_videos_campaign", "idx_generated_videos_client",
-    "idx_generated_videos_updated", "idx_generated_videos_approved",
+    "idx_generated_videos_status",
+    "idx_generated_videos_campaign",
+    "idx_generated_videos_client",
+    "idx_generated_videos_updated",
+    "idx_generated_videos_approved",
 }
 
 
@@ -29,10 +40,18 @@ def _v1_database(path: Path) -> None:
     with sqlite3.connect(path) as conn:
         conn.executescript((MIGRATIONS / "000_base.sql").read_text())
         conn.executemany(
-            "INSERT INTO generated_videos (id, campaign_id, client_id, status, prompt, request_json,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO generated_videos (id, campaign_id, client_id, status, prompt,"
+            " request_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
-                ("v1-a", "camp", "client-1", "completed", "old brief", '{"a": 1}', "2025-01-01T00:00:00Z"),
+                (
+                    "v1-a",
+                    "camp",
+                    "client-1",
+                    "completed",
+                    "old brief",
+                    '{"a": 1}',
+                    "2025-01-01T00:00:00Z",
+                ),
                 ("v1-b", "camp", "client-2", "failed", "other brief", "{}", "2025-02-01T00:00:00Z"),
             ],
         )
@@ -92,7 +111,10 @@ async def test_plain_sqlite_apply_then_runner(tmp_path: Path) -> None:
         conn.executescript(script)
     assert _columns(path) >= V2_COLUMNS
     # ... a second plain run fails, as SQLite has no ADD COLUMN IF NOT EXISTS ...
-    with pytest.raises(sqlite3.OperationalError, match="duplicate column"), sqlite3.connect(path) as conn:
+    with (
+        pytest.raises(sqlite3.OperationalError, match="duplicate column"),
+        sqlite3.connect(path) as conn,
+    ):
         conn.executescript(script)
     # ... and the runner still brings that database up to date without failing.
     db = await Database.open(path)
@@ -107,9 +129,11 @@ async def test_broken_migration_fails_loudly_and_changes_nothing(tmp_path: Path)
     folder = tmp_path / "migrations"
     folder.mkdir()
     (folder / "000_ok.sql").write_text("CREATE TABLE a (x INTEGER);")
-    (folder / "001_bad.sql").write_text("CREATE TABLE b (y INTEGER);\nINSERT INTO nowhere VALUES (1);")
+    (folder / "001_bad.sql").write_text(
+        "CREATE TABLE b (y INTEGER);\nINSERT INTO nowhere VALUES (1);"
+    )
     db = await Database.open(tmp_path / "x.db")
-    with pytest.raises(MigrationError, match="001_bad.sql"):
+    with pytest.raises(MigrationError, match=r"001_bad\.sql"):
         await db.migrate(folder)
     tables = {r["name"] for r in await db.fetchall("SELECT name FROM sqlite_master")}
     await db.close()

@@ -50,7 +50,10 @@ def test_plan_uses_the_brief_and_is_deterministic() -> None:
 
 def test_product_is_found_in_free_text() -> None:
     # Without a product field the planner finds it in the prompt, or stays generic.
-    assert "Acme Shoes" in plan_scenes("j", _request(prompt="A video for the Acme Shoes sale"))[0].caption
+    assert (
+        "Acme Shoes"
+        in plan_scenes("j", _request(prompt="A video for the Acme Shoes sale"))[0].caption
+    )
     assert plan_scenes("j", _request(prompt="great vibes"))[0].caption == "Meet our product"
 
 
