@@ -274,7 +274,7 @@ def print_banner(gateway_port: int, secret: str, nats_url: str, data: Path) -> N
     print(
         "\n"
         "Reelsmith is running.\n"
-        f"  Gateway       {gateway}  (web console at /, API docs at /docs)\n"
+        f"  Gateway       {gateway}\n"
         f"  NATS          {nats_url}\n"
         f"  Data          {data}\n"
         f"  Client token  export TOKEN={client}\n"

@@ -93,6 +93,11 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
             await asyncio.wait_for(task, timeout=15)
 
 
+async def _end_streams(app: web.Application) -> None:
+    """End SSE streams first: aiohttp waits for open handlers before cleanup."""
+    app[CACHE].close_listeners()
+
+
 def _report_crash(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and (exc := task.exception()) is not None:
         log.error("gateway.task_crashed", extra={"task": task.get_name()}, exc_info=exc)
@@ -105,5 +110,6 @@ def init_app(settings: Settings) -> web.Application:
     app[CACHE] = JobCache()
     app[STORAGE] = LocalStorage(settings.video_storage_path)
     app.cleanup_ctx.extend([_database, _bus, _workers])
+    app.on_shutdown.append(_end_streams)
     add_routes(app)
     return app

@@ -19,18 +19,20 @@ class CachedJob:
     client_id: str
     body: bytes
     etag: str
+    headers: dict[str, str]
 
 
 def cached(job: Job, client_id: str) -> CachedJob:
     body = job.model_dump_json().encode()
     etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-    return CachedJob(job=job, client_id=client_id, body=body, etag=etag)
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    return CachedJob(job=job, client_id=client_id, body=body, etag=etag, headers=headers)
 
 
 class JobCache:
     def __init__(self, limit: int = CACHE_LIMIT) -> None:
         self._entries: OrderedDict[str, CachedJob] = OrderedDict()
-        self._listeners: dict[str, set[asyncio.Queue[CachedJob]]] = {}
+        self._listeners: dict[str, set[asyncio.Queue[CachedJob | None]]] = {}
         self.limit = limit
         self.hits = 0
         self.misses = 0
@@ -56,12 +58,18 @@ class JobCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def listen(self, job_id: str) -> asyncio.Queue[CachedJob]:
-        queue: asyncio.Queue[CachedJob] = asyncio.Queue()
+    def listen(self, job_id: str) -> asyncio.Queue[CachedJob | None]:
+        """A queue of the job's new states; `None` means the gateway is shutting down."""
+        queue: asyncio.Queue[CachedJob | None] = asyncio.Queue()
         self._listeners.setdefault(job_id, set()).add(queue)
         return queue
 
-    def unlisten(self, job_id: str, queue: asyncio.Queue[CachedJob]) -> None:
+    def close_listeners(self) -> None:
+        for listeners in self._listeners.values():
+            for queue in listeners:
+                queue.put_nowait(None)
+
+    def unlisten(self, job_id: str, queue: asyncio.Queue[CachedJob | None]) -> None:
         listeners = self._listeners.get(job_id, set())
         listeners.discard(queue)
         if not listeners:

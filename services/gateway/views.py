@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 
 import orjson
@@ -37,12 +36,7 @@ async def _body(
 
 
 def _job_response(entry: CachedJob, status: int = 200) -> web.Response:
-    return web.Response(
-        body=entry.body,
-        status=status,
-        content_type=JSON,
-        headers={"ETag": entry.etag, "Cache-Control": "no-cache"},
-    )
+    return web.Response(body=entry.body, status=status, content_type=JSON, headers=entry.headers)
 
 
 async def _visible(request: web.Request) -> CachedJob:
@@ -76,9 +70,17 @@ async def create_job(request: web.Request) -> web.Response:
 
 async def get_job(request: web.Request) -> web.Response:
     entry = await _visible(request)
-    if entry.etag in request.headers.get("If-None-Match", ""):
-        return web.Response(status=304, headers={"ETag": entry.etag, "Cache-Control": "no-cache"})
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None and _etag_matches(if_none_match, entry.etag):
+        return web.Response(status=304, headers=entry.headers)
     return _job_response(entry)
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    if header == etag:
+        return True
+    candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return etag in candidates or "*" in candidates
 
 
 async def list_jobs(request: web.Request) -> web.Response:
@@ -157,19 +159,22 @@ async def job_events(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     try:
-        while True:
-            await response.write(b"event: job\ndata: " + entry.body + b"\n\n")
-            if entry.job.status.is_final:
-                break
+        await response.write(b"event: job\ndata: " + entry.body + b"\n\n")
+        while not entry.job.status.is_final:
             try:
-                entry = await asyncio.wait_for(queue.get(), SSE_HEARTBEAT_S)
+                update = await asyncio.wait_for(queue.get(), SSE_HEARTBEAT_S)
             except TimeoutError:
                 await response.write(b": keep-alive\n\n")
-                entry = cache.get(entry.job.id) or entry
+                continue
+            if update is None:
+                break
+            entry = update
+            await response.write(b"event: job\ndata: " + entry.body + b"\n\n")
+        await response.write_eof()
+    except ConnectionResetError:
+        pass  # the client went away: normal for a stream
     finally:
         cache.unlisten(entry.job.id, queue)
-    with contextlib.suppress(ConnectionResetError):
-        await response.write_eof()
     return response
 
 

@@ -58,11 +58,7 @@ async def test_redelivered_request_makes_no_second_storyboard(system: System) ->
 
     # The worker handles it (its consumer has nothing left) without drawing again, and
     # the completion it re-announces is dropped as a duplicate: one storyboard exists.
-    async def pending() -> int:
-        info = await system.bus.js.consumer_info("JOBS", "storyboard")
-        return info.num_pending + info.num_ack_pending
-
-    await eventually(pending, lambda n: n == 0)
+    await system.drained("storyboard", "gateway")
     completions = await _subjects_for(system, job["id"], StoryboardCompleted.subject)
     assert len(completions) == 1
     assert {f: f.stat().st_mtime_ns for f in frames} == stamps
@@ -79,17 +75,7 @@ async def test_cancel_stops_the_job_for_good(system: System) -> None:
     # A worker then picks up the request; whatever it reports, the job stays canceled.
     system.start_storyboard_worker()
 
-    async def worker_done() -> int:
-        info = await system.bus.js.consumer_info("JOBS", "storyboard")
-        return info.num_pending + info.num_ack_pending
-
-    await eventually(worker_done, lambda n: n == 0)
-
-    async def projected() -> int:
-        info = await system.bus.js.consumer_info("JOBS", "gateway")
-        return info.num_pending + info.num_ack_pending
-
-    await eventually(projected, lambda n: n == 0)
+    await system.drained("storyboard", "gateway")
     assert (await system.job(job["id"]))["status"] == "canceled"
 
     # A canceled job cannot be canceled, approved or refined again.
@@ -115,11 +101,7 @@ async def test_cancel_during_storyboarding_stops_the_worker(system: System) -> N
     status, body, _ = await system.call("POST", f"/api/v2/jobs/{job['id']}/cancel")
     assert status == 200 and body["status"] == "canceled"
 
-    async def idle() -> int:
-        info = await system.bus.js.consumer_info("JOBS", "storyboard")
-        return info.num_pending + info.num_ack_pending
-
-    await eventually(idle, lambda n: n == 0)
+    await system.drained("storyboard", "gateway")
     final = await system.job(job["id"])
     assert final["status"] == "canceled" and final["storyboard"] is None
 

@@ -11,6 +11,7 @@ import aiohttp
 import orjson
 import pytest
 
+from services.gateway.keys import CACHE
 from shared.service import worker_runtime
 from tests.support.nats_server import NatsServer, free_port
 from tests.support.system import System, settings_for
@@ -87,3 +88,35 @@ async def test_job_events_stream_until_final(system: System) -> None:
     async with system.http.get(url, headers=system.auth()) as response:
         body = await response.read()
     assert body.count(b"event: job") == 1 and b'"canceled"' in body
+
+
+async def test_open_streams_end_when_the_gateway_shuts_down(system: System) -> None:
+    # A client follows a job that is waiting for review (not final).
+    job = await system.create_job()
+    await system.wait_status(job["id"], "storyboard_ready")
+    url = f"{system.base_url}/api/v2/jobs/{job['id']}/events"
+    async with system.http.get(url, headers=system.auth()) as response:
+        first = await response.content.readline()
+        assert first == b"event: job\n"
+
+        # Shutdown ends every open stream at once, cleanly.
+        system.app[CACHE].close_listeners()
+        rest = await asyncio.wait_for(response.content.read(), 5)
+    assert b'"storyboard_ready"' in rest and b"event: job" not in rest
+
+
+async def test_etag_variants(system: System) -> None:
+    # A list of tags, a weak tag or `*` in If-None-Match also answer 304 (on a job at rest).
+    job = await system.create_job()
+    await system.wait_status(job["id"], "storyboard_ready")
+    _, _, first = await system.call("GET", f"/api/v2/jobs/{job['id']}")
+    etag = first.headers["ETag"]
+    for header in (f'"other", {etag}', f"W/{etag}", "*"):
+        status, _, _ = await system.call(
+            "GET", f"/api/v2/jobs/{job['id']}", headers={"If-None-Match": header}
+        )
+        assert status == 304, header
+    status, _, _ = await system.call(
+        "GET", f"/api/v2/jobs/{job['id']}", headers={"If-None-Match": '"nope"'}
+    )
+    assert status == 200

@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import nats
+import nats.js.errors
 from aiohttp import web
 
 from services.gateway.app import init_app
@@ -107,6 +108,19 @@ class System:
     @property
     def relay(self):  # type: ignore[no-untyped-def]
         return self.app[RELAY]
+
+    async def backlog(self, durable: str) -> int:
+        """Messages the durable has not finished (pending + unacked); -1 until it exists."""
+        try:
+            info = await self.bus.js.consumer_info("JOBS", durable)
+        except nats.js.errors.NotFoundError:
+            return -1
+        return int(info.num_pending + info.num_ack_pending)
+
+    async def drained(self, *durables: str) -> None:
+        """Wait until every named durable exists and has handled everything."""
+        for durable in durables:
+            await eventually(lambda d=durable: self.backlog(d), lambda n: n == 0)
 
     def start_storyboard_worker(self, **overrides: Any) -> None:
         settings = self.settings.model_copy(update={"service_name": "storyboard", **overrides})
