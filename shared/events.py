@@ -14,7 +14,9 @@ from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 
 from pydantic import BaseModel, Field
 
-from shared.models import GenerationRequest, Progress, Scene, Storyboard
+from shared.models import Aspect, GenerationRequest, Progress, Scene, Storyboard, VideoOutput
+
+PAYLOADS: dict[str, type[Payload]] = {}
 
 
 def utc_now() -> datetime:
@@ -32,9 +34,18 @@ def derived_id(*parts: str) -> str:
 
 
 class Payload(BaseModel):
-    """Base of every event payload; `subject` ties the model to its NATS subject."""
+    """Base of every event payload; `subject` ties the model to its NATS subject.
+
+    Defining a subclass registers it in `PAYLOADS`, so any module of `shared/` can add
+    events (billing's live in `shared/billing.py`) and consumers parse them by subject.
+    """
 
     subject: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "subject" in cls.__dict__:
+            PAYLOADS[cls.subject] = cls
 
     def envelope(
         self,
@@ -125,6 +136,37 @@ class JobCanceled(Payload):
     reason: str = "canceled by client"
 
 
+class RenderRequested(Payload):
+    subject = "jobs.render.requested"
+    request: GenerationRequest
+    storyboard: Storyboard
+
+
+class ExportRequested(Payload):
+    subject = "jobs.export.requested"
+    export_id: str
+    aspect: Aspect
+    source: VideoOutput
+
+
+class RenderProgressed(Payload):
+    subject = "jobs.render.progress"
+    progress: Progress
+    export_id: str | None = None
+
+
+class RenderCompleted(Payload):
+    subject = "jobs.render.completed"
+    outputs: list[VideoOutput]
+    export_id: str | None = None
+
+
+class RenderFailed(Payload):
+    subject = "jobs.render.failed"
+    error_message: str
+    export_id: str | None = None
+
+
 class DeadLettered(BaseModel):
     """What lands on `deadletter.<service>`: the original message and why it was parked."""
 
@@ -137,22 +179,6 @@ class DeadLettered(BaseModel):
     occurred_at: datetime = Field(default_factory=utc_now)
 
 
-PAYLOADS: dict[str, type[Payload]] = {
-    cls.subject: cls
-    for cls in (
-        JobCreated,
-        StoryboardRequested,
-        SceneRefineRequested,
-        StoryboardProgressed,
-        StoryboardCompleted,
-        StoryboardFailed,
-        StoryboardEdited,
-        JobApproved,
-        JobCanceled,
-    )
-}
-
-
 def parse_event(subject: str, raw: bytes | str) -> Event[Any]:
     """Validate a message body against the payload model registered for `subject`."""
     payload_type = PAYLOADS[subject]
@@ -163,10 +189,15 @@ __all__ = [
     "PAYLOADS",
     "DeadLettered",
     "Event",
+    "ExportRequested",
     "JobApproved",
     "JobCanceled",
     "JobCreated",
     "Payload",
+    "RenderCompleted",
+    "RenderFailed",
+    "RenderProgressed",
+    "RenderRequested",
     "Scene",
     "SceneRefineRequested",
     "StoryboardCompleted",

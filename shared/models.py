@@ -133,6 +133,35 @@ class Progress(BaseModel):
     message: str = ""
 
 
+Aspect = Literal["9:16", "1:1", "16:9"]
+ASPECT_SIZE: dict[str, tuple[int, int]] = {
+    "9:16": (1080, 1920),
+    "1:1": (1080, 1080),
+    "16:9": (1920, 1080),
+}
+
+
+class VideoOutput(BaseModel):
+    """One finished video of a job: a rendered variation or an export of one."""
+
+    kind: Literal["render", "export"] = "render"
+    variation: int = 1
+    aspect: Aspect | None = None
+    key: str
+    url: str
+    poster_key: str | None = None
+    poster_url: str | None = None
+    duration_s: float
+    width: int
+    height: int
+    size_bytes: int
+
+
+class ExportRequest(StrictModel):
+    aspect: Aspect
+    variation: int = Field(default=1, ge=1, le=5)
+
+
 class Job(BaseModel):
     """The one representation of a job: POST answer, GET, list, SSE."""
 
@@ -148,7 +177,7 @@ class Job(BaseModel):
     retry_count: int = 0
     error_message: str | None = None
     video_url: str | None = None
-    outputs: list[dict[str, str]] = Field(default_factory=list)
+    outputs: list[VideoOutput] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
     poll_after_ms: int = 2000

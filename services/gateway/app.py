@@ -11,15 +11,23 @@ from aiohttp import web
 
 from services.gateway.auth import TokenVerifier
 from services.gateway.cache import JobCache
-from services.gateway.handlers import ProjectionHandlers
+from services.gateway.handlers import projection_handlers
 from services.gateway.jobs import JobStore
 from services.gateway.keys import BUS, CACHE, DB, RELAY, SETTINGS, STORAGE, STORE
 from services.gateway.middlewares import api_middleware
 from services.gateway.outbox import OutboxRelay
+from services.gateway.projection import Projection
 from services.gateway.routes import add_routes
 from shared.bus import Bus, ConsumerSpec
 from shared.db import Database
-from shared.events import StoryboardCompleted, StoryboardFailed, StoryboardProgressed
+from shared.events import (
+    RenderCompleted,
+    RenderFailed,
+    RenderProgressed,
+    StoryboardCompleted,
+    StoryboardFailed,
+    StoryboardProgressed,
+)
 from shared.logging import get_logger
 from shared.settings import Settings
 from shared.storage import LocalStorage
@@ -27,6 +35,14 @@ from shared.storage import LocalStorage
 log = get_logger(__name__)
 
 MAX_JSON_BODY = 1024 * 1024
+PROJECTED = (
+    StoryboardProgressed,
+    StoryboardCompleted,
+    StoryboardFailed,
+    RenderProgressed,
+    RenderCompleted,
+    RenderFailed,
+)
 PROJECTION_CONCURRENCY = 16
 
 
@@ -34,11 +50,7 @@ def projection_spec(settings: Settings) -> ConsumerSpec:
     return ConsumerSpec(
         durable="gateway",
         stream="JOBS",
-        subjects=(
-            StoryboardProgressed.subject,
-            StoryboardCompleted.subject,
-            StoryboardFailed.subject,
-        ),
+        subjects=tuple(payload.subject for payload in PROJECTED),
         ack_wait_s=settings.consumer_ack_wait_s,
         max_deliver=settings.consumer_max_deliver,
     )
@@ -67,17 +79,13 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     relay = OutboxRelay(app[DB], app[BUS])
     store = JobStore(app[DB], on_outbox=relay.wake)
     app[RELAY], app[STORE] = relay, store
-    projection = ProjectionHandlers(store, app[CACHE])
+    handlers = projection_handlers(Projection(app[DB]), app[CACHE])
     tasks = [
         asyncio.create_task(relay.run(stop), name="outbox-relay"),
         asyncio.create_task(
             app[BUS].consume(
                 projection_spec(app[SETTINGS]),
-                {
-                    StoryboardProgressed: projection.on_storyboard_progressed,
-                    StoryboardCompleted: projection.on_storyboard_completed,
-                    StoryboardFailed: projection.on_storyboard_failed,
-                },
+                handlers,
                 stop,
                 concurrency=PROJECTION_CONCURRENCY,
             ),

@@ -2,25 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from services.gateway.cache import JobCache
-from services.gateway.jobs import JobRecord, JobStore
-from shared.events import Event, StoryboardCompleted, StoryboardFailed, StoryboardProgressed
+from services.gateway.projection import Projection
+from services.gateway.rows import JobRecord
+from shared.bus import Handler
+from shared.events import (
+    Event,
+    Payload,
+    RenderCompleted,
+    RenderFailed,
+    RenderProgressed,
+    StoryboardCompleted,
+    StoryboardFailed,
+    StoryboardProgressed,
+)
+
+Apply = Callable[[Event[Any]], Awaitable[JobRecord | None]]
 
 
-class ProjectionHandlers:
-    def __init__(self, store: JobStore, cache: JobCache) -> None:
-        self.store = store
-        self.cache = cache
+def projection_handlers(projection: Projection, cache: JobCache) -> dict[type[Payload], Handler]:
+    """One handler per subject: project the event, then refresh the poll cache."""
 
-    def _refresh(self, record: JobRecord | None) -> None:
-        if record is not None:
-            self.cache.put(record.job, record.client_id)
+    def refreshing(apply: Apply) -> Handler:
+        async def handle(event: Event[Any]) -> None:
+            record = await apply(event)
+            if record is not None:
+                cache.put(record.job, record.client_id)
 
-    async def on_storyboard_progressed(self, event: Event[StoryboardProgressed]) -> None:
-        self._refresh(await self.store.on_storyboard_progressed(event))
+        return handle
 
-    async def on_storyboard_completed(self, event: Event[StoryboardCompleted]) -> None:
-        self._refresh(await self.store.on_storyboard_completed(event))
-
-    async def on_storyboard_failed(self, event: Event[StoryboardFailed]) -> None:
-        self._refresh(await self.store.on_storyboard_failed(event))
+    return {
+        StoryboardProgressed: refreshing(projection.storyboard_progressed),
+        StoryboardCompleted: refreshing(projection.storyboard_completed),
+        StoryboardFailed: refreshing(projection.storyboard_failed),
+        RenderProgressed: refreshing(projection.render_progressed),
+        RenderCompleted: refreshing(projection.render_completed),
+        RenderFailed: refreshing(projection.render_failed),
+    }

@@ -1,89 +1,42 @@
-"""The job table: each state change written with the event announcing it, in one
-SQLite transaction (the outbox), and the projection of worker events onto the row."""
+"""Commands on a job: each state change written with the event announcing it, in one
+SQLite transaction (the outbox)."""
 
 from __future__ import annotations
 
 import base64
-import sqlite3
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
-import orjson
-
-from services.gateway.errors import Conflict, NotFound, Unprocessable
-from services.gateway.polling import poll_after_ms
-from shared.bus import Bus
-from shared.db import NOW_SQL, Database, Transaction
+from services.gateway.errors import Conflict, Forbidden, NotFound, Unprocessable
+from services.gateway.rows import JobRecord, enqueue, event_for, load, record_from, write
+from shared.db import NOW_SQL, Database
 from shared.events import (
-    Event,
+    ExportRequested,
     JobApproved,
     JobCanceled,
     JobCreated,
+    RenderRequested,
     SceneRefineRequested,
-    StoryboardCompleted,
     StoryboardEdited,
-    StoryboardFailed,
-    StoryboardProgressed,
     StoryboardRequested,
 )
 from shared.models import (
+    ExportRequest,
     GenerationRequest,
     Job,
     JobStatus,
     Progress,
-    Scene,
     Storyboard,
     StoryboardEdit,
 )
 
-PROJECTION = "gateway"
 EDITABLE = (JobStatus.storyboard_ready, JobStatus.approved)
-STORYBOARD_MOVING = (JobStatus.queued, JobStatus.storyboarding, JobStatus.refining)
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    job: Job
-    client_id: str
-    request: GenerationRequest
-    attempt: int
-
-
-def frame_url(job_id: str, scene: Scene) -> str:
-    # The version names the frame itself (its key and revision), so a cached image is
-    # never shown for a scene that was reordered or refined.
-    key = (scene.image_key or "").rsplit("/", 1)[-1].removesuffix(".jpg")
-    return f"/api/v2/jobs/{job_id}/storyboard/{scene.index}.jpg?v={key}.{scene.revision}"
-
-
-def _record(row: sqlite3.Row) -> JobRecord:
-    status = JobStatus(row["status"])
-    progress = Progress.model_validate_json(row["progress"] or "{}")
-    storyboard = None
-    if row["storyboard_data"]:
-        storyboard = Storyboard.model_validate_json(row["storyboard_data"])
-        for scene in storyboard.scenes:
-            scene.image_url = frame_url(row["id"], scene)
-    job = Job(
-        id=row["id"],
-        campaign_id=row["campaign_id"],
-        status=status,
-        progress=progress,
-        storyboard=storyboard,
-        approved=bool(row["approved"]),
-        approved_at=row["approved_at"],
-        estimated_cost=row["estimated_cost"],
-        actual_cost=row["actual_cost"],
-        retry_count=row["retry_count"],
-        error_message=row["error_message"],
-        video_url=row["video_url"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        poll_after_ms=poll_after_ms(status, progress.percent),
-    )
-    request = GenerationRequest.model_validate_json(row["request_json"])
-    return JobRecord(job=job, client_id=row["client_id"], request=request, attempt=row["attempt"])
+NOT_YET_APPROVED = (
+    JobStatus.queued,
+    JobStatus.storyboarding,
+    JobStatus.storyboard_ready,
+    JobStatus.refining,
+)
 
 
 def encode_cursor(created_at: str, job_id: str) -> str:
@@ -100,6 +53,15 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
     return created_at, job_id
 
 
+def require(record: JobRecord, allowed: tuple[JobStatus, ...], action: str) -> None:
+    if record.job.status not in allowed:
+        wanted = " or ".join(allowed)
+        raise Conflict(
+            f"cannot {action} while the job is {record.job.status} (needs {wanted})",
+            {"status": record.job.status},
+        )
+
+
 class JobStore:
     def __init__(self, db: Database, on_outbox: Callable[[], None] = lambda: None) -> None:
         self.db = db
@@ -109,8 +71,7 @@ class JobStore:
         async with self.db.transaction() as tx:
             await tx.execute(
                 "INSERT INTO generated_videos (id, campaign_id, client_id, status, prompt,"
-                " request_json, progress, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, "
-                f"{NOW_SQL})",
+                f" request_json, progress, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, {NOW_SQL})",
                 (
                     job_id,
                     request.campaign_id,
@@ -124,14 +85,14 @@ class JobStore:
                 ),
             )
             for payload in (JobCreated(request=request), StoryboardRequested(request=request)):
-                await self._enqueue(tx, payload.envelope(job_id=job_id, client_id=client_id))
-            record = await self._load(tx, job_id)
+                await enqueue(tx, payload.envelope(job_id=job_id, client_id=client_id))
+            record = await load(tx, job_id)
         self.on_outbox()
         return record
 
     async def get(self, job_id: str) -> JobRecord | None:
         row = await self.db.fetchone("SELECT * FROM generated_videos WHERE id = ?", (job_id,))
-        return _record(row) if row else None
+        return record_from(row) if row else None
 
     async def list(
         self,
@@ -142,11 +103,8 @@ class JobStore:
         cursor: str | None,
     ) -> tuple[list[Job], str | None]:
         where, params = [], []
-        for column, value in (
-            ("client_id", client_id),
-            ("status", status),
-            ("campaign_id", campaign_id),
-        ):
+        filters = (("client_id", client_id), ("status", status), ("campaign_id", campaign_id))
+        for column, value in filters:
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
@@ -159,7 +117,7 @@ class JobStore:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
         rows = await self.db.fetchall(sql, [*params, limit + 1])
-        jobs = [_record(row).job for row in rows[:limit]]
+        jobs = [record_from(row).job for row in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
@@ -168,11 +126,11 @@ class JobStore:
 
     async def edit_storyboard(self, job_id: str, edit: StoryboardEdit) -> JobRecord:
         async with self.db.transaction() as tx:
-            record = await self._load(tx, job_id)
-            self._require(record, EDITABLE, "edit the storyboard")
+            record = await load(tx, job_id)
+            require(record, EDITABLE, "edit the storyboard")
             assert record.job.storyboard is not None
             storyboard = apply_edit(record.job.storyboard, edit)
-            await self._write(
+            await write(
                 tx,
                 job_id,
                 status=JobStatus.storyboard_ready,
@@ -182,15 +140,15 @@ class JobStore:
                 approved=0,
                 approved_at=None,
             )
-            await self._enqueue(tx, self._event(record, StoryboardEdited(storyboard=storyboard)))
-            record = await self._load(tx, job_id)
+            await enqueue(tx, event_for(record, StoryboardEdited(storyboard=storyboard)))
+            record = await load(tx, job_id)
         self.on_outbox()
         return record
 
     async def request_refine(self, job_id: str, index: int, feedback: str) -> JobRecord:
         async with self.db.transaction() as tx:
-            record = await self._load(tx, job_id)
-            self._require(record, EDITABLE, "refine a scene")
+            record = await load(tx, job_id)
+            require(record, EDITABLE, "refine a scene")
             storyboard = record.job.storyboard
             assert storyboard is not None
             if not any(scene.index == index for scene in storyboard.scenes):
@@ -198,7 +156,7 @@ class JobStore:
                     f"scene {index} not found (the storyboard has {len(storyboard.scenes)})"
                 )
             progress = Progress(stage="refining", percent=0, message=f"refining scene {index}")
-            await self._write(
+            await write(
                 tx,
                 job_id,
                 status=JobStatus.refining,
@@ -213,158 +171,87 @@ class JobStore:
                 scene_index=index,
                 feedback=feedback,
             )
-            await self._enqueue(tx, self._event(record, refine))
-            record = await self._load(tx, job_id)
+            await enqueue(tx, event_for(record, refine))
+            record = await load(tx, job_id)
         self.on_outbox()
         return record
 
     async def approve(self, job_id: str) -> JobRecord:
         async with self.db.transaction() as tx:
-            record = await self._load(tx, job_id)
-            self._require(record, (JobStatus.storyboard_ready,), "approve")
+            record = await load(tx, job_id)
+            require(record, (JobStatus.storyboard_ready,), "approve")
             assert record.job.storyboard is not None
+            ready = Progress(stage="approved", percent=100, message="ready to render")
             await tx.execute(
                 f"UPDATE generated_videos SET status = ?, approved = 1, approved_at = {NOW_SQL},"
                 f" progress = ?, updated_at = {NOW_SQL} WHERE id = ?",
+                (JobStatus.approved, ready.model_dump_json(), job_id),
+            )
+            approved = JobApproved(storyboard=record.job.storyboard)
+            await enqueue(tx, event_for(record, approved))
+            record = await load(tx, job_id)
+        self.on_outbox()
+        return record
+
+    async def request_render(self, job_id: str) -> JobRecord:
+        async with self.db.transaction() as tx:
+            record = await load(tx, job_id)
+            if record.job.status in NOT_YET_APPROVED:
+                raise Forbidden(
+                    "the storyboard must be approved before it is rendered",
+                    {"status": record.job.status, "approved": record.job.approved},
+                )
+            require(record, (JobStatus.approved,), "render")
+            assert record.job.storyboard is not None
+            progress = Progress(stage="rendering", percent=0, message="waiting for a renderer")
+            await write(
+                tx,
+                job_id,
+                status=JobStatus.rendering,
+                progress=progress.model_dump_json(),
+                error_message=None,
+            )
+            render = RenderRequested(request=record.request, storyboard=record.job.storyboard)
+            await enqueue(tx, event_for(record, render))
+            record = await load(tx, job_id)
+        self.on_outbox()
+        return record
+
+    async def request_export(self, job_id: str, export: ExportRequest) -> JobRecord:
+        async with self.db.transaction() as tx:
+            record = await load(tx, job_id)
+            require(record, (JobStatus.completed,), "export")
+            source = next(
                 (
-                    JobStatus.approved,
-                    Progress(
-                        stage="approved", percent=100, message="ready to render"
-                    ).model_dump_json(),
-                    job_id,
+                    out
+                    for out in record.job.outputs
+                    if out.kind == "render" and out.variation == export.variation
                 ),
+                None,
             )
-            await self._enqueue(
-                tx, self._event(record, JobApproved(storyboard=record.job.storyboard))
+            if source is None:
+                raise NotFound(f"variation {export.variation} of job {job_id} not found")
+            progress = Progress(stage="exporting", percent=0, message=f"exporting {export.aspect}")
+            await write(tx, job_id, progress=progress.model_dump_json())
+            requested = ExportRequested(
+                export_id=uuid.uuid4().hex[:12], aspect=export.aspect, source=source
             )
-            record = await self._load(tx, job_id)
+            await enqueue(tx, event_for(record, requested))
+            record = await load(tx, job_id)
         self.on_outbox()
         return record
 
     async def cancel(self, job_id: str) -> JobRecord:
         async with self.db.transaction() as tx:
-            record = await self._load(tx, job_id)
+            record = await load(tx, job_id)
             if record.job.status.is_final:
                 raise Conflict(f"job is already {record.job.status}; nothing to cancel")
             progress = record.job.progress.model_copy(update={"message": "canceled"})
-            await self._write(
-                tx, job_id, status=JobStatus.canceled, progress=progress.model_dump_json()
-            )
-            await self._enqueue(tx, self._event(record, JobCanceled()))
-            record = await self._load(tx, job_id)
+            await write(tx, job_id, status=JobStatus.canceled, progress=progress.model_dump_json())
+            await enqueue(tx, event_for(record, JobCanceled()))
+            record = await load(tx, job_id)
         self.on_outbox()
         return record
-
-    # Projection of worker events. Each returns the new record, or None when the event
-    # was a redelivery, is stale, or no longer applies (the job moved on or was canceled).
-
-    async def on_storyboard_progressed(
-        self, event: Event[StoryboardProgressed]
-    ) -> JobRecord | None:
-        async with self.db.transaction() as tx:
-            record = await self._claim(tx, event)
-            if record is None or record.job.status not in STORYBOARD_MOVING:
-                return None
-            current = record.job.progress
-            progress = event.data.progress
-            if current.stage == progress.stage and current.percent > progress.percent:
-                progress = current
-            status = (
-                JobStatus.refining
-                if record.job.status == JobStatus.refining
-                else JobStatus.storyboarding
-            )
-            await self._write(tx, event.job_id, status=status, progress=progress.model_dump_json())
-            return await self._load(tx, event.job_id)
-
-    async def on_storyboard_completed(self, event: Event[StoryboardCompleted]) -> JobRecord | None:
-        async with self.db.transaction() as tx:
-            record = await self._claim(tx, event)
-            if record is None or record.job.status not in STORYBOARD_MOVING:
-                return None
-            storyboard = event.data.storyboard
-            done = (
-                f"scene {event.data.refined_scene} refined"
-                if event.data.refined_scene
-                else f"{len(storyboard.scenes)} scenes ready for review"
-            )
-            await self._write(
-                tx,
-                event.job_id,
-                status=JobStatus.storyboard_ready,
-                storyboard_data=storyboard.model_dump_json(),
-                progress=Progress(
-                    stage="storyboard_ready", percent=100, message=done
-                ).model_dump_json(),
-                error_message=None,
-            )
-            return await self._load(tx, event.job_id)
-
-    async def on_storyboard_failed(self, event: Event[StoryboardFailed]) -> JobRecord | None:
-        async with self.db.transaction() as tx:
-            record = await self._claim(tx, event)
-            if record is None or record.job.status not in STORYBOARD_MOVING:
-                return None
-            # A failed refinement leaves the storyboard as it was; a failed first
-            # storyboard fails the job.
-            refined = event.data.refined_scene is not None and record.job.storyboard is not None
-            status = JobStatus.storyboard_ready if refined else JobStatus.failed
-            progress = record.job.progress.model_copy(update={"message": event.data.error_message})
-            await self._write(
-                tx,
-                event.job_id,
-                status=status,
-                error_message=event.data.error_message,
-                progress=progress.model_dump_json(),
-            )
-            return await self._load(tx, event.job_id)
-
-    async def _claim(self, tx: Transaction, event: Event[Any]) -> JobRecord | None:
-        if not await tx.claim_event(PROJECTION, event.id):
-            return None
-        row = await tx.fetchone("SELECT * FROM generated_videos WHERE id = ?", (event.job_id,))
-        if row is None:
-            return None
-        record = _record(row)
-        return None if event.attempt < record.attempt else record
-
-    @staticmethod
-    def _require(record: JobRecord, allowed: tuple[JobStatus, ...], action: str) -> None:
-        if record.job.status not in allowed:
-            wanted = " or ".join(allowed)
-            raise Conflict(
-                f"cannot {action} while the job is {record.job.status} (needs {wanted})",
-                {"status": record.job.status},
-            )
-
-    @staticmethod
-    def _event(record: JobRecord, payload: Any) -> Event[Any]:
-        return payload.envelope(
-            job_id=record.job.id, client_id=record.client_id, attempt=record.attempt
-        )
-
-    @staticmethod
-    async def _load(tx: Transaction, job_id: str) -> JobRecord:
-        row = await tx.fetchone("SELECT * FROM generated_videos WHERE id = ?", (job_id,))
-        if row is None:
-            raise NotFound(f"job {job_id} not found")
-        return _record(row)
-
-    @staticmethod
-    async def _write(tx: Transaction, job_id: str, **columns: Any) -> None:
-        assignments = ", ".join(f"{name} = ?" for name in columns)
-        await tx.execute(
-            f"UPDATE generated_videos SET {assignments}, updated_at = {NOW_SQL} WHERE id = ?",
-            (*columns.values(), job_id),
-        )
-
-    @staticmethod
-    async def _enqueue(tx: Transaction, event: Event[Any]) -> None:
-        headers = Bus.event_headers(event)
-        await tx.execute(
-            "INSERT INTO outbox (id, subject, headers, payload) VALUES (?, ?, ?, ?)",
-            (event.id, event.subject, orjson.dumps(headers), event.model_dump_json().encode()),
-        )
 
 
 def apply_edit(storyboard: Storyboard, edit: StoryboardEdit) -> Storyboard:

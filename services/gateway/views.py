@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import TypeVar
 
 import orjson
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from services.gateway.cache import CachedJob, JobCache
 from services.gateway.errors import ApiError, NotFound, invalid
@@ -15,10 +16,19 @@ from services.gateway.jobs import JobRecord
 from services.gateway.keys import BUS, CACHE, DB, STORAGE, STORE
 from services.gateway.middlewares import principal_of
 from shared.metrics import exposition
-from shared.models import GenerationRequest, JobPage, JobStatus, RefineRequest, StoryboardEdit
+from shared.models import (
+    ExportRequest,
+    GenerationRequest,
+    JobPage,
+    JobStatus,
+    RefineRequest,
+    StoryboardEdit,
+    VideoOutput,
+)
 from shared.storage import LocalStorage
 
 SSE_HEARTBEAT_S = 15.0
+M = TypeVar("M", bound=BaseModel)
 JSON = "application/json"
 
 
@@ -132,6 +142,60 @@ async def cancel_job(request: web.Request) -> web.Response:
     entry = await _visible(request)
     record = await request.app[STORE].cancel(entry.job.id)
     return _job_response(_remember(request, record))
+
+
+async def render_job(request: web.Request) -> web.Response:
+    entry = await _visible(request)
+    record = await request.app[STORE].request_render(entry.job.id)
+    return _job_response(_remember(request, record), status=202)
+
+
+async def export_job(request: web.Request) -> web.Response:
+    entry = await _visible(request)
+    export = await _body(request, ExportRequest)
+    record = await request.app[STORE].request_export(entry.job.id, export)
+    return _job_response(_remember(request, record), status=202)
+
+
+def _output(entry: CachedJob, request: web.Request) -> VideoOutput:
+    try:
+        variation = int(request.query.get("variation", "1"))
+    except ValueError:
+        raise ApiError("variation must be a number") from None
+    for output in entry.job.outputs:
+        if output.kind == "render" and output.variation == variation:
+            return output
+    raise NotFound(f"job {entry.job.id} has no finished video for variation {variation}")
+
+
+def _file(request: web.Request, key: str, content_type: str) -> web.FileResponse:
+    # FileResponse answers Range requests (206, Accept-Ranges) so players can seek.
+    storage: LocalStorage = request.app[STORAGE]
+    response = web.FileResponse(storage.path(key), headers={"Cache-Control": "private"})
+    response.content_type = content_type
+    return response
+
+
+async def job_video(request: web.Request) -> web.StreamResponse:
+    entry = await _visible(request)
+    return _file(request, _output(entry, request).key, "video/mp4")
+
+
+async def job_poster(request: web.Request) -> web.StreamResponse:
+    entry = await _visible(request)
+    output = _output(entry, request)
+    if output.poster_key is None:
+        raise NotFound(f"no poster for variation {output.variation}")
+    return _file(request, output.poster_key, "image/jpeg")
+
+
+async def job_export_file(request: web.Request) -> web.StreamResponse:
+    entry = await _visible(request)
+    name = request.match_info["name"]
+    for output in entry.job.outputs:
+        if output.kind == "export" and output.key.rsplit("/", 1)[-1] == name:
+            return _file(request, output.key, "video/mp4")
+    raise NotFound(f"no export {name} for job {entry.job.id}")
 
 
 async def storyboard_frame(request: web.Request) -> web.Response:
