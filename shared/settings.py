@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     metrics_port: int = 0
     # Frames are drawn at the platform's size divided by this; benchmarks raise it.
     frame_scale_divisor: int = 1
+    # Videos are rendered at the platform's size divided by this (tests use small videos).
+    render_scale_divisor: int = 1
+    render_workers: int = 2
     storyboard_concurrency: int = 4
     scene_concurrency: int = 3
     consumer_ack_wait_s: float = 30.0

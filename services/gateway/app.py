@@ -11,13 +11,14 @@ from aiohttp import web
 
 from services.gateway.auth import TokenVerifier
 from services.gateway.cache import JobCache
-from services.gateway.handlers import projection_handlers
+from services.gateway.handlers import billing_handlers, projection_handlers
 from services.gateway.jobs import JobStore
 from services.gateway.keys import BUS, CACHE, DB, RELAY, SETTINGS, STORAGE, STORE
 from services.gateway.middlewares import api_middleware
 from services.gateway.outbox import OutboxRelay
 from services.gateway.projection import Projection
 from services.gateway.routes import add_routes
+from shared.billing import JobCostUpdated
 from shared.bus import Bus, ConsumerSpec
 from shared.db import Database
 from shared.events import (
@@ -44,6 +45,16 @@ PROJECTED = (
     RenderFailed,
 )
 PROJECTION_CONCURRENCY = 16
+
+
+def billing_spec(settings: Settings) -> ConsumerSpec:
+    return ConsumerSpec(
+        durable="gateway-billing",
+        stream="BILLING",
+        subjects=(JobCostUpdated.subject,),
+        ack_wait_s=settings.consumer_ack_wait_s,
+        max_deliver=settings.consumer_max_deliver,
+    )
 
 
 def projection_spec(settings: Settings) -> ConsumerSpec:
@@ -79,7 +90,8 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     relay = OutboxRelay(app[DB], app[BUS])
     store = JobStore(app[DB], on_outbox=relay.wake)
     app[RELAY], app[STORE] = relay, store
-    handlers = projection_handlers(Projection(app[DB]), app[CACHE])
+    projection = Projection(app[DB])
+    handlers = projection_handlers(projection, app[CACHE])
     tasks = [
         asyncio.create_task(relay.run(stop), name="outbox-relay"),
         asyncio.create_task(
@@ -90,6 +102,15 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
                 concurrency=PROJECTION_CONCURRENCY,
             ),
             name="projection",
+        ),
+        asyncio.create_task(
+            app[BUS].consume(
+                billing_spec(app[SETTINGS]),
+                billing_handlers(projection, app[CACHE]),
+                stop,
+                concurrency=4,
+            ),
+            name="billing-projection",
         ),
     ]
     for task in tasks:

@@ -13,10 +13,13 @@ class ApiError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, details: Any = None) -> None:
+    def __init__(
+        self, message: str, details: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = headers or {}
 
 
 class Unauthorized(ApiError):
@@ -49,14 +52,27 @@ class Unprocessable(ApiError):
     code = "validation_error"
 
 
+class BudgetExhausted(ApiError):
+    status = 429
+    code = "daily_budget_exhausted"
+
+
 class Unavailable(ApiError):
     status = 503
     code = "unavailable"
 
 
-def error_response(status: int, code: str, message: str, details: Any = None) -> web.Response:
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
     body = {"error": {"code": code, "message": message, "details": details}}
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
+    )
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:

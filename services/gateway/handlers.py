@@ -8,6 +8,7 @@ from typing import Any
 from services.gateway.cache import JobCache
 from services.gateway.projection import Projection
 from services.gateway.rows import JobRecord
+from shared.billing import JobCostUpdated
 from shared.bus import Handler
 from shared.events import (
     Event,
@@ -42,3 +43,12 @@ def projection_handlers(projection: Projection, cache: JobCache) -> dict[type[Pa
         RenderCompleted: refreshing(projection.render_completed),
         RenderFailed: refreshing(projection.render_failed),
     }
+
+
+def billing_handlers(projection: Projection, cache: JobCache) -> dict[type[Payload], Handler]:
+    async def handle(event: Event[Any]) -> None:
+        record = await projection.cost_updated(event)
+        if record is not None:
+            cache.put(record.job, record.client_id)
+
+    return {JobCostUpdated: handle}

@@ -67,11 +67,18 @@ class JobStore:
         self.db = db
         self.on_outbox = on_outbox
 
-    async def create(self, job_id: str, client_id: str, request: GenerationRequest) -> JobRecord:
+    async def create(
+        self,
+        job_id: str,
+        client_id: str,
+        request: GenerationRequest,
+        estimated_cost: float = 0.0,
+    ) -> JobRecord:
         async with self.db.transaction() as tx:
             await tx.execute(
                 "INSERT INTO generated_videos (id, campaign_id, client_id, status, prompt,"
-                f" request_json, progress, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, {NOW_SQL})",
+                " request_json, progress, estimated_cost, updated_at)"
+                f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, {NOW_SQL})",
                 (
                     job_id,
                     request.campaign_id,
@@ -82,6 +89,7 @@ class JobStore:
                     Progress(
                         stage="queued", message="waiting for a storyboard worker"
                     ).model_dump_json(),
+                    estimated_cost,
                 ),
             )
             for payload in (JobCreated(request=request), StoryboardRequested(request=request)):
@@ -193,15 +201,19 @@ class JobStore:
         self.on_outbox()
         return record
 
-    async def request_render(self, job_id: str) -> JobRecord:
+    @staticmethod
+    def check_renderable(record: JobRecord) -> None:
+        if record.job.status in NOT_YET_APPROVED:
+            raise Forbidden(
+                "the storyboard must be approved before it is rendered",
+                {"status": record.job.status, "approved": record.job.approved},
+            )
+        require(record, (JobStatus.approved,), "render")
+
+    async def request_render(self, job_id: str, render_estimate: float = 0.0) -> JobRecord:
         async with self.db.transaction() as tx:
             record = await load(tx, job_id)
-            if record.job.status in NOT_YET_APPROVED:
-                raise Forbidden(
-                    "the storyboard must be approved before it is rendered",
-                    {"status": record.job.status, "approved": record.job.approved},
-                )
-            require(record, (JobStatus.approved,), "render")
+            self.check_renderable(record)
             assert record.job.storyboard is not None
             progress = Progress(stage="rendering", percent=0, message="waiting for a renderer")
             await write(
@@ -210,6 +222,7 @@ class JobStore:
                 status=JobStatus.rendering,
                 progress=progress.model_dump_json(),
                 error_message=None,
+                estimated_cost=(record.job.estimated_cost or 0.0) + render_estimate,
             )
             render = RenderRequested(request=record.request, storyboard=record.job.storyboard)
             await enqueue(tx, event_for(record, render))

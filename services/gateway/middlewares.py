@@ -38,7 +38,7 @@ def api_middleware(verifier: TokenVerifier) -> web.typedefs.Middleware:
                 request[PRINCIPAL] = verifier.verify(request.headers.get("Authorization"))
             return await handler(request)
         except ApiError as exc:
-            return error_response(exc.status, exc.code, exc.message, exc.details)
+            return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise

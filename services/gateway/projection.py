@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.gateway.rows import JobRecord, load, outputs_json, record_from, video_url, write
+from shared.billing import JobCostUpdated
 from shared.db import Database, Transaction
 from shared.events import (
     Event,
@@ -98,6 +99,16 @@ class Projection:
                 error_message=event.data.error_message,
                 progress=progress.model_dump_json(),
             )
+            return await load(tx, event.job_id)
+
+    async def cost_updated(self, event: Event[JobCostUpdated]) -> JobRecord | None:
+        async with self.db.transaction() as tx:
+            record = await claim(tx, event)
+            if record is None:
+                return None
+            # Cost only grows; an update delivered out of order must not lower it.
+            actual = max(record.job.actual_cost or 0.0, float(event.data.actual_cost))
+            await write(tx, event.job_id, actual_cost=actual)
             return await load(tx, event.job_id)
 
     async def render_progressed(self, event: Event[RenderProgressed]) -> JobRecord | None:

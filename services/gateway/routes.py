@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.gateway import views
+from services.gateway import billing, views
+from services.gateway.uploads import add_asset_routes
 
 API = "/api/v2"
 JOB = API + "/jobs/{job_id}"
@@ -25,6 +26,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(f"{JOB}/poster.jpg", views.job_poster)
     app.router.add_get(JOB + r"/exports/{name:[A-Za-z0-9_.\-]+\.mp4}", views.job_export_file)
     app.router.add_get(JOB + r"/storyboard/{n:\d+}.jpg", views.storyboard_frame)
+    add_asset_routes(app)
+    app.router.add_post(f"{API}/estimate", billing.estimate)
+    app.router.add_get(f"{API}/billing/summary", billing.summary)
     app.router.add_get("/healthz", views.healthz)
     app.router.add_get("/readyz", views.readyz)
     app.router.add_get("/metrics", views.metrics)

@@ -118,4 +118,5 @@ async def enqueue(tx: Transaction, event: Event[Any]) -> None:
 
 
 def outputs_json(outputs: list[VideoOutput]) -> str:
-    return OUTPUTS.dump_json(outputs, exclude={"__all__": {"url", "poster_url"}}).decode()
+    # URLs are stored too, but replaced by the API's own on every read (record_from).
+    return OUTPUTS.dump_json(outputs).decode()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import TypeVar
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
 
+from services.gateway import billing
+from services.gateway.bodies import read_body
 from services.gateway.cache import CachedJob, JobCache
-from services.gateway.errors import ApiError, NotFound, invalid
+from services.gateway.errors import ApiError, NotFound
 from services.gateway.jobs import JobRecord
 from services.gateway.keys import BUS, CACHE, DB, STORAGE, STORE
 from services.gateway.middlewares import principal_of
@@ -28,21 +28,7 @@ from shared.models import (
 from shared.storage import LocalStorage
 
 SSE_HEARTBEAT_S = 15.0
-M = TypeVar("M", bound=BaseModel)
 JSON = "application/json"
-
-
-async def _body(
-    request: web.Request,
-    model: type[GenerationRequest] | type[StoryboardEdit] | type[RefineRequest],
-):  # type: ignore[no-untyped-def]
-    raw = await request.read()
-    try:
-        return model.model_validate_json(raw or b"{}")
-    except ValidationError as exc:
-        if any(err["type"] == "json_invalid" for err in exc.errors()):
-            raise ApiError("request body is not valid JSON") from None
-        raise invalid(exc) from None
 
 
 def _job_response(entry: CachedJob, status: int = 200) -> web.Response:
@@ -69,9 +55,13 @@ def _remember(request: web.Request, record: JobRecord) -> CachedJob:
 
 
 async def create_job(request: web.Request) -> web.Response:
-    generation = await _body(request, GenerationRequest)
+    generation = await read_body(request, GenerationRequest)
     principal = principal_of(request)
-    record = await request.app[STORE].create(uuid.uuid4().hex, principal.client_id, generation)
+    job_id = uuid.uuid4().hex
+    estimated = await billing.reserve(
+        request, job_id, principal.client_id, "storyboard", generation
+    )
+    record = await request.app[STORE].create(job_id, principal.client_id, generation, estimated)
     entry = _remember(request, record)
     response = _job_response(entry, status=202)
     response.headers["Location"] = f"/api/v2/jobs/{record.job.id}"
@@ -119,14 +109,14 @@ async def list_jobs(request: web.Request) -> web.Response:
 
 async def edit_storyboard(request: web.Request) -> web.Response:
     entry = await _visible(request)
-    edit = await _body(request, StoryboardEdit)
+    edit = await read_body(request, StoryboardEdit)
     record = await request.app[STORE].edit_storyboard(entry.job.id, edit)
     return _job_response(_remember(request, record))
 
 
 async def refine_scene(request: web.Request) -> web.Response:
     entry = await _visible(request)
-    refine = await _body(request, RefineRequest)
+    refine = await read_body(request, RefineRequest)
     index = int(request.match_info["n"])
     record = await request.app[STORE].request_refine(entry.job.id, index, refine.feedback)
     return _job_response(_remember(request, record), status=202)
@@ -146,13 +136,20 @@ async def cancel_job(request: web.Request) -> web.Response:
 
 async def render_job(request: web.Request) -> web.Response:
     entry = await _visible(request)
-    record = await request.app[STORE].request_render(entry.job.id)
+    store = request.app[STORE]
+    record = await store.get(entry.job.id)
+    assert record is not None
+    store.check_renderable(record)
+    estimated = await billing.reserve(
+        request, record.job.id, record.client_id, "render", record.request, record.job.storyboard
+    )
+    record = await store.request_render(entry.job.id, estimated)
     return _job_response(_remember(request, record), status=202)
 
 
 async def export_job(request: web.Request) -> web.Response:
     entry = await _visible(request)
-    export = await _body(request, ExportRequest)
+    export = await read_body(request, ExportRequest)
     record = await request.app[STORE].request_export(entry.job.id, export)
     return _job_response(_remember(request, record), status=202)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from services.storyboard.keys import frame_key, upload_keys
+from services.storyboard.keys import frame_key
 from shared.models import PLATFORM_SIZE, GenerationRequest, Scene, Storyboard
 from shared.providers.base import FrameSpec, GenerationBackend
 from shared.storage import LocalStorage
+from shared.uploads import IMAGE_EXTENSIONS, find_upload
 
 SceneDone = Callable[[Scene, int, int], Awaitable[None]]
 
@@ -23,9 +24,8 @@ async def product_image(
 ) -> bytes | None:
     """The first uploaded image the brief names, if it is in storage."""
     for asset_id in request.assets:
-        for key in upload_keys(client_id, asset_id):
-            if await storage.exists(key):
-                return await storage.read(key)
+        if key := await find_upload(storage, client_id, asset_id, IMAGE_EXTENSIONS):
+            return await storage.read(key)
     return None
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel
 
 from services.storyboard.generation import StoryboardMaker
 from services.storyboard.keys import manifest_key
 from shared.bus import Bus, TransientError
+from shared.cancel import CancelScope, JobWasCanceled
 from shared.events import (
     Event,
     JobCanceled,
@@ -26,7 +25,6 @@ from shared.models import Progress, Scene, Storyboard
 from shared.storage import LocalStorage
 
 log = get_logger(__name__)
-T = TypeVar("T")
 
 
 class Manifest(BaseModel):
@@ -34,16 +32,12 @@ class Manifest(BaseModel):
     storyboard: Storyboard
 
 
-class JobWasCanceled(Exception):
-    pass
-
-
 class StoryboardHandlers:
     def __init__(self, bus: Bus, storage: LocalStorage, maker: StoryboardMaker) -> None:
         self.bus = bus
         self.storage = storage
         self.maker = maker
-        self.running: dict[str, asyncio.Future[Any]] = {}
+        self.jobs = CancelScope()
 
     async def on_storyboard_requested(self, event: Event[StoryboardRequested]) -> None:
         if finished := await self._finished(event):
@@ -61,7 +55,7 @@ class StoryboardHandlers:
 
         request = event.data.request
         try:
-            storyboard = await self._cancelable(
+            storyboard = await self.jobs.run(
                 event.job_id, self.maker.make(event.job_id, event.client_id, request, on_scene)
             )
         except JobWasCanceled:
@@ -96,7 +90,7 @@ class StoryboardHandlers:
                 data.scene_index,
                 data.feedback,
             )
-            storyboard = await self._cancelable(event.job_id, work)
+            storyboard = await self.jobs.run(event.job_id, work)
         except JobWasCanceled:
             return
         except TransientError:
@@ -112,8 +106,7 @@ class StoryboardHandlers:
 
     async def on_job_canceled(self, event: Event[JobCanceled]) -> None:
         """Stop this replica's work on the job (every replica hears cancels, see __main__)."""
-        if task := self.running.get(event.job_id):
-            task.cancel()
+        self.jobs.cancel(event.job_id)
 
     async def _finished(self, event: Event[StoryboardRequested]) -> Storyboard | None:
         key = manifest_key(event.job_id)
@@ -139,21 +132,6 @@ class StoryboardHandlers:
                 event_id=event_id,
             )
         )
-
-    async def _cancelable(self, job_id: str, work: Awaitable[T]) -> T:
-        """Run `work` as its own task so a cancel of the job stops it, and tell that
-        apart from a shutdown cancelling this handler (which must hand the message back)."""
-        task = asyncio.ensure_future(work)
-        self.running[job_id] = task
-        try:
-            return await task
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise
-            raise JobWasCanceled(job_id) from None
-        finally:
-            self.running.pop(job_id, None)
 
 
 def _reason(exc: Exception) -> str:

@@ -11,7 +11,3 @@ def manifest_key(job_id: str) -> str:
     """The finished storyboard of a request, so a redelivery re-announces it instead of
     generating (and, with a paid backend, paying for) a second one."""
     return f"storyboards/{job_id}/storyboard.json"
-
-
-def upload_keys(client_id: str, asset_id: str) -> list[str]:
-    return [f"uploads/{client_id}/{asset_id}.{ext}" for ext in ("png", "jpg", "jpeg", "webp")]

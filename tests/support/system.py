@@ -15,9 +15,11 @@ import nats
 import nats.js.errors
 from aiohttp import web
 
+from services.assets.__main__ import serve as serve_assets
 from services.gateway.app import init_app
 from services.gateway.auth import issue_token
 from services.gateway.keys import BUS, DB, RELAY
+from services.renderer.__main__ import serve as serve_renderer
 from services.storyboard.__main__ import serve as serve_storyboard
 from shared.settings import Settings
 from tests.support.waiting import eventually
@@ -33,6 +35,7 @@ def settings_for(nats_url: str, root: Path, **overrides: Any) -> Settings:
         "database_path": root / "app.db",
         "jwt_secret": SECRET,
         "frame_scale_divisor": 10,
+        "render_scale_divisor": 10,
         "consumer_ack_wait_s": 5.0,
         "metrics_port": 0,
     }
@@ -83,6 +86,14 @@ class System:
         assert status == 202, body
         return body  # type: ignore[no-any-return]
 
+    async def approved_job(self, **fields: Any) -> dict[str, Any]:
+        """A job whose storyboard is made and approved, ready to render."""
+        job = await self.create_job(**fields)
+        await self.wait_status(job["id"], "storyboard_ready")
+        status, body, _ = await self.call("POST", f"/api/v2/jobs/{job['id']}/approve")
+        assert status == 200, body
+        return body  # type: ignore[no-any-return]
+
     async def job(self, job_id: str, client_id: str = "client-a") -> dict[str, Any]:
         status, body, _ = await self.call("GET", f"/api/v2/jobs/{job_id}", client_id)
         assert status == 200, body
@@ -123,9 +134,20 @@ class System:
             await eventually(lambda d=durable: self.backlog(d), lambda n: n == 0)
 
     def start_storyboard_worker(self, **overrides: Any) -> None:
-        settings = self.settings.model_copy(update={"service_name": "storyboard", **overrides})
+        self._start(serve_storyboard, "storyboard", overrides)
+
+    def start_renderer_worker(self, **overrides: Any) -> None:
+        self._start(serve_renderer, "renderer", overrides)
+
+    def start_assets_worker(self, **overrides: Any) -> None:
+        """The assets service, with its own database beside the gateway's."""
+        database = self.settings.database_path.with_name("assets.db")
+        self._start(serve_assets, "assets", {"database_path": database, **overrides})
+
+    def _start(self, serve: Any, name: str, overrides: dict[str, Any]) -> None:
+        settings = self.settings.model_copy(update={"service_name": name, **overrides})
         stop = asyncio.Event()
-        task = asyncio.create_task(serve_storyboard(settings, stop, handle_signals=False))
+        task = asyncio.create_task(serve(settings, stop, handle_signals=False))
         self.workers.append(task)
         self.worker_stops.append(stop)
 
@@ -140,7 +162,12 @@ class System:
 
 @contextlib.asynccontextmanager
 async def running_system(
-    nats_url: str, root: Path, storyboard_workers: int = 1, **overrides: Any
+    nats_url: str,
+    root: Path,
+    storyboard_workers: int = 1,
+    renderer_workers: int = 1,
+    assets_workers: int = 1,
+    **overrides: Any,
 ) -> AsyncIterator[System]:
     settings = settings_for(nats_url, root, **overrides)
     app = init_app(settings)
@@ -153,6 +180,10 @@ async def running_system(
     system = System(settings=settings, base_url=f"http://127.0.0.1:{port}", http=http, app=app)
     for _ in range(storyboard_workers):
         system.start_storyboard_worker()
+    for _ in range(renderer_workers):
+        system.start_renderer_worker()
+    for _ in range(assets_workers):
+        system.start_assets_worker()
     try:
         yield system
     finally:

@@ -1,0 +1,293 @@
+"""Billing's handlers: one async function per subject, events and requests alike.
+
+Every write happens in one SQLite transaction with the check it depends on (a cost row
+with its roll-ups and alerts; a budget check with its reservation), so the service is
+idempotent under redelivery and a burst of commits is decided one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from services.billing.budget import (
+    BudgetLimits,
+    Exposure,
+    admits,
+    budget_state,
+    levels_reached,
+    next_midnight,
+    seconds_until_midnight,
+    utc_day,
+)
+from services.billing.endpoints import RequestError
+from services.billing.ledger import JobTotal, Ledger, Reader
+from services.billing.metrics import COMMITS, COST_ACCURACY, COST_USD
+from services.billing.pricing import PricingError, PricingSource, quote
+from shared.billing import (
+    BudgetAlert,
+    BudgetState,
+    CommitReply,
+    CommitRequest,
+    CostRecorded,
+    JobCostUpdated,
+    Quote,
+    QuoteRequest,
+    Summary,
+    SummaryRequest,
+)
+from shared.bus import Bus
+from shared.db import Database, Transaction
+from shared.events import Event, derived_id
+from shared.logging import get_logger, log_context
+from shared.models import GenerationRequest
+
+log = get_logger(__name__)
+
+Clock = Callable[[], datetime]
+
+# How a job ended, by the subject that says so. A job's open commitments are released
+# then: what it did not spend goes back to the day's budget.
+JOB_ENDINGS = {
+    "jobs.canceled": "canceled",
+    "jobs.storyboard.failed": "failed",
+    "jobs.render.failed": "failed",
+    "jobs.render.completed": "completed",
+}
+
+
+class BillingHandlers:
+    def __init__(
+        self,
+        db: Database,
+        bus: Bus,
+        pricing: PricingSource,
+        limits: BudgetLimits,
+        clock: Clock,
+        commitment_ttl_s: float,
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.ledger = Ledger(db)
+        self.pricing = pricing
+        self.limits = limits
+        self.clock = clock
+        self.commitment_ttl = timedelta(seconds=commitment_ttl_s)
+        self._alerts_lock = asyncio.Lock()
+
+    # --- events ----------------------------------------------------------------------
+
+    async def on_cost_recorded(self, event: Event[CostRecorded]) -> None:
+        cost, now = event.data, self.clock()
+        async with self.db.transaction() as tx:
+            recorded = await self.ledger.record(tx, cost, event.id, now)
+            alerts: list[BudgetAlert] = []
+            if recorded:
+                _, alerts = await self._check_limits(tx, now, cost.job_id, cost.client_id)
+            job = await self.ledger.job_total(tx, cost.job_id)
+        assert job is not None
+        if recorded:
+            COST_USD.labels(cost.model).inc(cost.amount_usd)
+            log.info(
+                "job.cost_updated",
+                extra={
+                    "model": cost.model,
+                    "amount_usd": cost.amount_usd,
+                    "actual_cost": job.actual_usd,
+                    "estimated_cost": job.estimated_usd,
+                    "cost_ratio": job.ratio,
+                },
+            )
+        else:
+            log.info("cost.duplicate", extra={"idempotency_key": cost.idempotency_key})
+        _log_alerts(alerts)
+        # Also after a duplicate: the first delivery may have died between its commit and
+        # this publish. The id derives from the total, so a repeat is dropped by JetStream.
+        await self._announce_job_cost(job, event.attempt)
+        await self.publish_pending_alerts(raise_errors=True)
+
+    async def on_job_ended(self, event: Event[Any]) -> None:
+        if any(getattr(event.data, f, None) is not None for f in ("refined_scene", "export_id")):
+            return  # a refinement or an export ending leaves the job as it was
+        outcome, now = JOB_ENDINGS[event.type], self.clock()
+        async with self.db.transaction() as tx:
+            closed = await self.ledger.close_job(tx, event.job_id, outcome, now)
+            job = await self.ledger.job_total(tx, event.job_id)
+        if not closed or job is None:
+            return
+        log.info(
+            "job.cost_closed",
+            extra={
+                "outcome": outcome,
+                "actual_cost": job.actual_usd,
+                "estimated_cost": job.estimated_usd,
+                "cost_ratio": job.ratio,
+            },
+        )
+        if outcome == "completed" and job.ratio is not None:
+            COST_ACCURACY.observe(job.ratio)
+
+    # --- requests --------------------------------------------------------------------
+
+    async def on_quote(self, request: QuoteRequest) -> Quote:
+        estimate = self._quote(request.request, request.backend, request.scene_durations_s)
+        now = self.clock()
+        estimate.budget = budget_state(await self._exposure(self.db, now), self.limits, now)
+        return estimate
+
+    async def on_commit(self, request: CommitRequest) -> CommitReply:
+        """Check the budget and reserve the stage's estimate in one transaction: commits
+        are decided one after another, so a burst cannot all see the same headroom."""
+        estimate = self._quote(request.request, request.backend, request.scene_durations_s)
+        amount, now = estimate.stage_cost(request.stage), self.clock()
+        alerts: list[BudgetAlert] = []
+        async with self.db.transaction() as tx:
+            held = await self.ledger.commitment(tx, request.key)
+            exposure = await self._exposure(tx, now)
+            accepted = held is not None or admits(exposure, self.limits, amount)
+            if held is not None:
+                amount = held
+            elif accepted:
+                await self.ledger.commit(
+                    tx,
+                    commit_id=request.key,
+                    job_id=request.job_id,
+                    client_id=request.client_id,
+                    stage=request.stage,
+                    amount_usd=amount,
+                    estimated_usd=estimate.estimated_cost,
+                    now=now,
+                )
+                exposure, alerts = await self._check_limits(
+                    tx, now, request.job_id, request.client_id
+                )
+        state = budget_state(exposure, self.limits, now)
+        estimate.budget = state
+        COMMITS.labels("accepted" if accepted else "refused").inc()
+        with log_context(job_id=request.job_id):
+            log.log(
+                logging.INFO if accepted else logging.WARNING,
+                "budget.committed" if accepted else "budget.commit_refused",
+                extra={"stage": request.stage, "amount_usd": amount, "budget": state.state},
+            )
+        _log_alerts(alerts)
+        await self.publish_pending_alerts(raise_errors=False)
+        return CommitReply(
+            accepted=accepted,
+            commit_id=request.key,
+            job_id=request.job_id,
+            stage=request.stage,
+            amount_usd=amount if accepted else 0.0,
+            quote=estimate,
+            budget=state,
+            reason=None if accepted else "daily_budget_exhausted",
+            retry_after_s=None if accepted else seconds_until_midnight(now),
+        )
+
+    async def on_summary(self, request: SummaryRequest) -> Summary:
+        now = self.clock()
+        today = utc_day(now)
+        if request.day is not None:
+            start = end = request.day
+        else:
+            start, end = today - timedelta(days=request.days - 1), today
+        spend = await self.ledger.spend(request.client_id, start, end)
+        budget: BudgetState | None = None
+        if request.client_id is None:
+            budget = budget_state(await self._exposure(self.db, now), self.limits, now)
+        return Summary(
+            client_id=request.client_id,
+            start_day=start,
+            end_day=end,
+            total_usd=spend.total_usd,
+            by_client=spend.by_client,
+            by_model=spend.by_model,
+            by_day=spend.by_day,
+            budget=budget,
+        )
+
+    # --- publishing ------------------------------------------------------------------
+
+    async def publish_pending_alerts(self, raise_errors: bool = True) -> None:
+        """Send alerts committed but not yet published (also those a crash left behind)."""
+        async with self._alerts_lock:
+            try:
+                for pending in await self.ledger.unpublished_alerts():
+                    await self.bus.publish(
+                        pending.alert.envelope(
+                            job_id=pending.job_id,
+                            client_id=pending.client_id,
+                            event_id=pending.event_id,
+                        )
+                    )
+                    await self.ledger.alert_published(pending.event_id, self.clock())
+            except Exception as exc:
+                if raise_errors:
+                    raise
+                log.warning("budget.alert_publish_failed", extra={"error": repr(exc)})
+
+    async def _announce_job_cost(self, job: JobTotal, attempt: int) -> None:
+        update = JobCostUpdated(
+            job_id=job.job_id,
+            actual_cost=job.actual_usd,
+            estimated_cost=job.estimated_usd,
+            cost_events=job.cost_events,
+        )
+        event_id = derived_id(update.subject, job.job_id, f"{job.actual_usd:.6f}")
+        await self.bus.publish(
+            update.envelope(
+                job_id=job.job_id, client_id=job.client_id, attempt=attempt, event_id=event_id
+            )
+        )
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def _quote(
+        self, request: GenerationRequest, backend: str, scene_durations_s: list[float] | None
+    ) -> Quote:
+        try:
+            return quote(request, backend, self.pricing.table(), scene_durations_s)
+        except PricingError as exc:
+            raise RequestError("unpriced", str(exc)) from exc
+
+    async def _exposure(self, reader: Reader, now: datetime) -> Exposure:
+        return await self.ledger.exposure(reader, utc_day(now), now - self.commitment_ttl)
+
+    async def _check_limits(
+        self, tx: Transaction, now: datetime, job_id: str, client_id: str
+    ) -> tuple[Exposure, list[BudgetAlert]]:
+        """Store today's alert for each limit the exposure has reached, once per day."""
+        exposure = await self._exposure(tx, now)
+        day = utc_day(now)
+        new: list[BudgetAlert] = []
+        for level in levels_reached(exposure, self.limits):
+            alert = BudgetAlert(
+                level=level,
+                day=day,
+                spent_today_usd=round(exposure.spent_today_usd, 6),
+                committed_usd=round(exposure.committed_usd, 6),
+                limit_usd=self.limits.soft_usd if level == "soft" else self.limits.hard_usd,
+                resets_at=next_midnight(now),
+            )
+            event_id = derived_id(alert.subject, day.isoformat(), level)
+            if await self.ledger.add_alert(
+                tx, alert, event_id=event_id, job_id=job_id, client_id=client_id, now=now
+            ):
+                new.append(alert)
+        return exposure, new
+
+
+def _log_alerts(alerts: list[BudgetAlert]) -> None:
+    for alert in alerts:
+        log.warning(
+            f"budget.{alert.level}_limit_reached",
+            extra={
+                "day": alert.day.isoformat(),
+                "spent_today_usd": alert.spent_today_usd,
+                "committed_usd": alert.committed_usd,
+                "limit_usd": alert.limit_usd,
+            },
+        )

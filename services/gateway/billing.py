@@ -1,0 +1,102 @@
+"""The gateway's side of billing: estimates, reserving a stage's money before paid work
+starts (refused with 429 when the daily budget is exhausted), the spend summary."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from aiohttp import web
+
+from services.gateway.billing_client import (
+    BillingError,
+    BillingUnavailable,
+    billing_summary,
+    commit_job,
+    request_quote,
+)
+from services.gateway.bodies import read_body
+from services.gateway.errors import ApiError, BudgetExhausted, Unavailable
+from services.gateway.keys import BUS, SETTINGS
+from services.gateway.middlewares import principal_of
+from shared.billing import CommitStage
+from shared.models import GenerationRequest, Storyboard
+
+FREE_BACKEND = "local"
+BACKENDS = ("local", "replicate")
+
+
+def _backend(request: web.Request) -> str:
+    return request.app[SETTINGS].generation_backend
+
+
+async def reserve(
+    request: web.Request,
+    job_id: str,
+    client_id: str,
+    stage: CommitStage,
+    generation: GenerationRequest,
+    storyboard: Storyboard | None = None,
+) -> float:
+    """Reserve the stage's estimate with billing; returns it. Free work needs no billing,
+    so a local job is accepted even while NATS is down (the outbox sends it later)."""
+    backend = _backend(request)
+    if backend == FREE_BACKEND:
+        return 0.0
+    durations = [scene.duration_s for scene in storyboard.scenes] if storyboard else None
+    try:
+        reply = await commit_job(
+            request.app[BUS],
+            job_id=job_id,
+            client_id=client_id,
+            stage=stage,
+            request=generation,
+            backend=backend,
+            scene_durations_s=durations,
+        )
+    except BillingUnavailable as exc:
+        raise Unavailable(f"billing is unavailable, paid work cannot start: {exc}") from None
+    except BillingError as exc:
+        raise ApiError(f"billing refused the request: {exc.message}", {"code": exc.code}) from None
+    if not reply.accepted:
+        retry_after = str(reply.retry_after_s or 60)
+        raise BudgetExhausted(
+            "the daily budget is exhausted; new paid work resumes after UTC midnight",
+            reply.budget.model_dump(mode="json"),
+            headers={"Retry-After": retry_after},
+        )
+    return float(reply.quote.estimated_cost)
+
+
+async def estimate(request: web.Request) -> web.Response:
+    """`POST /estimate`: the quote for a brief, with line items and the budget state.
+    `?backend=replicate` prices it on real models even when this deployment runs local."""
+    generation = await read_body(request, GenerationRequest)
+    backend = request.query.get("backend", _backend(request))
+    if backend not in BACKENDS:
+        raise ApiError(f"backend must be one of {', '.join(BACKENDS)}")
+    try:
+        quote = await request_quote(
+            request.app[BUS], generation, principal_of(request).client_id, backend
+        )
+    except BillingUnavailable as exc:
+        raise Unavailable(f"billing is unavailable: {exc}") from None
+    except BillingError as exc:
+        raise ApiError(f"billing could not price the brief: {exc.message}") from None
+    return web.Response(body=quote.model_dump_json(), content_type="application/json")
+
+
+async def summary(request: web.Request) -> web.Response:
+    """`GET /billing/summary?day=YYYY-MM-DD`: own spend; an admin sees every client."""
+    principal = principal_of(request)
+    day = None
+    if "day" in request.query:
+        try:
+            day = date.fromisoformat(request.query["day"])
+        except ValueError:
+            raise ApiError("day must be a date like 2026-11-24") from None
+    client_id = None if principal.is_admin else principal.client_id
+    try:
+        spend = await billing_summary(request.app[BUS], client_id, day)
+    except BillingUnavailable as exc:
+        raise Unavailable(f"billing is unavailable: {exc}") from None
+    return web.Response(body=spend.model_dump_json(), content_type="application/json")

@@ -1,0 +1,28 @@
+"""Storage keys this service writes (the layout of DESIGN.md)."""
+
+from __future__ import annotations
+
+
+def variation_prefix(job_id: str, variation: int) -> str:
+    return f"videos/{job_id}" if variation == 1 else f"videos/{job_id}/v{variation}"
+
+
+def clip_key(job_id: str, variation: int, scene: int) -> str:
+    return f"{variation_prefix(job_id, variation)}/clips/scene_{scene}.mp4"
+
+
+def final_key(job_id: str, variation: int) -> str:
+    return f"{variation_prefix(job_id, variation)}/final.mp4"
+
+
+def poster_key(job_id: str, variation: int) -> str:
+    return f"{variation_prefix(job_id, variation)}/poster.jpg"
+
+
+def export_key(job_id: str, aspect: str, variation: int, export_id: str) -> str:
+    return f"videos/{job_id}/exports/{aspect.replace(':', 'x')}_v{variation}_{export_id}.mp4"
+
+
+def manifest_key(job_id: str) -> str:
+    """The finished render of a request, so a redelivery re-announces it."""
+    return f"videos/{job_id}/render.json"

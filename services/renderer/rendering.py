@@ -1,0 +1,188 @@
+"""A render: clips per scene (checkpointed, encoded in parallel processes), then the
+composition of each variation, then its poster."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import tempfile
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from services.renderer import engine
+from services.renderer.keys import clip_key, final_key, poster_key
+from shared.models import PLATFORM_SIZE, GenerationRequest, Storyboard, VideoOutput
+from shared.storage import LocalStorage
+from shared.uploads import AUDIO_EXTENSIONS, FONT_EXTENSIONS, IMAGE_EXTENSIONS, find_upload
+
+Report = Callable[[float, str], Awaitable[None]]
+CANCEL_DIR = Path(tempfile.gettempdir()) / "reelsmith-cancel"
+CANCEL_WAIT_S = 30.0
+
+
+def cancel_marker(job_id: str) -> Path:
+    """A file whose existence tells encoder processes to stop work on the job."""
+    return CANCEL_DIR / job_id
+
+
+def video_size(request: GenerationRequest, divisor: int) -> tuple[int, int]:
+    width, height = PLATFORM_SIZE[request.platform]
+    # H.264 in yuv420p needs even dimensions.
+    return max(16, width // divisor // 2 * 2), max(16, height // divisor // 2 * 2)
+
+
+def output_for(
+    storage: LocalStorage, key: str, info: engine.VideoInfo, variation: int, poster: str | None
+) -> VideoOutput:
+    return VideoOutput(
+        kind="render",
+        variation=variation,
+        key=key,
+        url=storage.url(key),
+        poster_key=poster,
+        duration_s=round(info.duration_s, 3),
+        width=info.width,
+        height=info.height,
+        size_bytes=info.size_bytes,
+    )
+
+
+class Renderer:
+    def __init__(self, storage: LocalStorage, pool: ProcessPoolExecutor, divisor: int) -> None:
+        self.storage = storage
+        self.pool = pool
+        self.divisor = divisor
+        self.clips_made = 0
+
+    async def spec(
+        self,
+        job_id: str,
+        client_id: str,
+        request: GenerationRequest,
+        storyboard: Storyboard,
+        variation: int,
+    ) -> engine.RenderSpec:
+        brand = request.brand
+        logo = await find_upload(self.storage, client_id, brand.logo_asset_id, IMAGE_EXTENSIONS)
+        font = await find_upload(self.storage, client_id, brand.font_asset_id, FONT_EXTENSIONS)
+        music = None
+        for asset_id in request.assets:
+            music = music or await find_upload(self.storage, client_id, asset_id, AUDIO_EXTENSIONS)
+        scenes = tuple(
+            engine.SceneInput(
+                index=scene.index,
+                frame_path=self.storage.path(scene.image_key or ""),
+                duration_s=scene.duration_s,
+                caption=scene.caption,
+                beat=scene.beat or "solution",
+            )
+            for scene in storyboard.scenes
+        )
+        return engine.RenderSpec(
+            size=video_size(request, self.divisor),
+            scenes=scenes,
+            variation=variation,
+            seed=job_id,
+            colors=tuple(brand.colors),
+            call_to_action=request.call_to_action or "Shop now",
+            logo_path=self.storage.path(logo) if logo else None,
+            font_path=self.storage.path(font) if font else None,
+            music_path=self.storage.path(music) if music else None,
+        )
+
+    async def render(
+        self,
+        job_id: str,
+        client_id: str,
+        request: GenerationRequest,
+        storyboard: Storyboard,
+        report: Report,
+    ) -> list[VideoOutput]:
+        cancel_marker(job_id).unlink(missing_ok=True)
+        outputs = []
+        variations = request.variations
+        for variation in range(1, variations + 1):
+            spec = await self.spec(job_id, client_id, request, storyboard, variation)
+            share = 100 / variations
+            base = share * (variation - 1)
+            clips = await self.clips(job_id, spec, variation, base, share * 0.8, report)
+
+            async def composing(
+                fraction: float,
+                base: float = base,
+                share: float = share,
+                variation: int = variation,
+            ) -> None:
+                message = f"composing variation {variation}"
+                await report(base + share * (0.8 + 0.2 * fraction), message)
+
+            key = final_key(job_id, variation)
+            self.storage.path(key).parent.mkdir(parents=True, exist_ok=True)
+            info = await self.compose(spec, clips, key, composing)
+            poster = poster_key(job_id, variation)
+            await asyncio.to_thread(
+                engine.poster_frame, self.storage.path(key), self.storage.path(poster)
+            )
+            outputs.append(output_for(self.storage, key, info, variation, poster))
+        return outputs
+
+    async def clips(
+        self,
+        job_id: str,
+        spec: engine.RenderSpec,
+        variation: int,
+        base: float,
+        share: float,
+        report: Report,
+    ) -> list[Path]:
+        """Every scene's clip: reused when a checkpoint of the same clip exists (the engine
+        fingerprints what decides its pixels), else encoded in the pool."""
+        keys = [clip_key(job_id, variation, scene.index) for scene in spec.scenes]
+        missing = [
+            (scene.index, key)
+            for scene, key in zip(spec.scenes, keys, strict=True)
+            if not await asyncio.to_thread(
+                engine.clip_is_current, spec, scene.index, self.storage.path(key)
+            )
+        ]
+        done = len(keys) - len(missing)
+        for _, key in missing:
+            self.storage.path(key).parent.mkdir(parents=True, exist_ok=True)
+        submitted = [
+            self.pool.submit(
+                engine.render_clip, spec, index, self.storage.path(key), cancel_marker(job_id)
+            )
+            for index, key in missing
+        ]
+        try:
+            for finished in asyncio.as_completed([asyncio.wrap_future(f) for f in submitted]):
+                await finished
+                self.clips_made += 1
+                done += 1
+                await report(base + share * done / len(keys), f"clip {done} of {len(keys)}")
+        except BaseException:
+            # Tell the encoders to stop and wait until they have: a canceled render must
+            # leave no half-written clip behind, nor one finished after the job ended.
+            marker = cancel_marker(job_id)
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+            await asyncio.to_thread(concurrent.futures.wait, submitted, CANCEL_WAIT_S)
+            raise
+        return [self.storage.path(key) for key in keys]
+
+    async def compose(
+        self,
+        spec: engine.RenderSpec,
+        clips: list[Path],
+        key: str,
+        report: Callable[[float], Awaitable[None]],
+    ) -> engine.VideoInfo:
+        loop = asyncio.get_running_loop()
+
+        def progress(fraction: float) -> None:
+            asyncio.run_coroutine_threadsafe(report(fraction), loop)
+
+        return await asyncio.to_thread(
+            engine.compose, spec, clips, self.storage.path(key), progress
+        )
