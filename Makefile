@@ -2,7 +2,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test soak lint bench clean
+.PHONY: setup run test test-tools soak lint bench clean
 
 setup: $(STAMP)
 
@@ -15,7 +15,15 @@ $(STAMP): pyproject.toml
 run: setup
 	$(PY) -m deploy.run_local
 
-test: setup
+# System tools the tests run (the sqlite3 CLI for the runbook's backup/rollback commands,
+# shellcheck for the entrypoint), installed from Debian's packages when missing.
+TEST_TOOLS := sqlite3 shellcheck
+
+test-tools:
+	@missing=""; for tool in $(TEST_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq $$missing; fi
+
+test: setup test-tools
 	$(PY) -m pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=85 -q
 
 soak: setup

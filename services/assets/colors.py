@@ -29,8 +29,9 @@ def dominant_colors(image: Image.Image, count: int = 5) -> list[str]:
     quantized = strip.quantize(colors=count, method=Image.Quantize.MEDIANCUT)
     palette = quantized.getpalette() or []
     total = len(opaque)
-    colors = []
-    for share, index in sorted(quantized.getcolors() or [], reverse=True):
+    counts: list[tuple[int, int]] = quantized.getcolors() or []  # type: ignore[assignment]
+    colors: list[str] = []
+    for share, index in sorted(counts, reverse=True):
         if share / total < MIN_SHARE:
             continue
         r, g, b = palette[index * 3 : index * 3 + 3]

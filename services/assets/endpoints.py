@@ -17,6 +17,8 @@ from typing import Any, Generic, TypeVar
 
 from nats import micro
 from nats.aio.client import Client as NATS
+from nats.micro.request import Request
+from nats.micro.service import Service
 from pydantic import BaseModel, ValidationError
 
 from shared.assets import AssetError
@@ -43,7 +45,7 @@ class Endpoint(Generic[Q]):
     reply_type: type[BaseModel]  # a model with an optional `error: AssetError`
     handler: Callable[[Q], Awaitable[BaseModel]]
 
-    async def __call__(self, request: micro.Request) -> None:
+    async def __call__(self, request: Request) -> None:
         with log_context(trace_id=trace_id_from(request.headers)):
             try:
                 body = self.request_type.model_validate_json(request.data)
@@ -63,7 +65,7 @@ class Endpoint(Generic[Q]):
             await _respond(request, reply)
 
 
-async def _respond(request: micro.Request, reply: BaseModel) -> None:
+async def _respond(request: Request, reply: BaseModel) -> None:
     data = reply.model_dump_json().encode()
     error: AssetError | None = getattr(reply, "error", None)
     if error is None:
@@ -76,7 +78,7 @@ async def _respond(request: micro.Request, reply: BaseModel) -> None:
 
 async def serve_endpoints(
     nc: NATS, service: str, endpoints: Sequence[Endpoint[Any]], version: str = "1.0.0"
-) -> micro.Service:
+) -> Service:
     """Register `endpoints` as the micro service `service`; stop it (or `async with` it)
     before draining the connection."""
     svc = await micro.add_service(nc, name=service, version=version, queue_group=service)

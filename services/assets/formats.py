@@ -125,3 +125,8 @@ def _unknown(head: bytes) -> str:
     if text.startswith((b"<!doctype html", b"<html")):
         return f"HTML is not accepted; accepted: {ACCEPTED}"
     return f"the file is not a recognised media file; accepted: {ACCEPTED}"
+
+
+def describe(fmt: Format) -> str:
+    family = {"image": "image", "font": "font", "audio": "audio", "av": "video"}[fmt.family]
+    return f"a {fmt.name.upper()} {family}"

@@ -203,7 +203,7 @@ def _kind(value: str) -> AssetKind | None:
             f"kind must be one of {', '.join(ASSET_KINDS)}",
             [{"field": "kind", "message": "unknown kind", "type": "literal_error"}],
         )
-    return cast(AssetKind, value)
+    return value
 
 
 async def _ingest(bus: Bus, asset_id: str, client_id: str, temp: str, form: UploadForm) -> Asset:

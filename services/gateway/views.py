@@ -10,6 +10,7 @@ from aiohttp import web
 
 from services.gateway import billing
 from services.gateway.bodies import read_body
+from services.gateway.brief_assets import resolve_assets
 from services.gateway.cache import CachedJob, JobCache
 from services.gateway.errors import ApiError, NotFound
 from services.gateway.jobs import JobRecord
@@ -57,6 +58,7 @@ def _remember(request: web.Request, record: JobRecord) -> CachedJob:
 async def create_job(request: web.Request) -> web.Response:
     generation = await read_body(request, GenerationRequest)
     principal = principal_of(request)
+    generation = await resolve_assets(request, generation, principal.client_id)
     job_id = uuid.uuid4().hex
     estimated = await billing.reserve(
         request, job_id, principal.client_id, "storyboard", generation

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from tests.deploy.support import DEPLOY, REPO, run_migrate
 
@@ -200,7 +197,6 @@ def test_an_unknown_service_is_a_usage_error(tmp_path: Path) -> None:
         assert log_lines(result)[-1]["event"] == "entrypoint.usage"
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
 def test_entrypoint_is_shellcheck_clean() -> None:
     result = subprocess.run(["shellcheck", str(ENTRYPOINT)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout

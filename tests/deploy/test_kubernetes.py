@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import inspect
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -260,21 +258,6 @@ def test_a_patch_without_a_target_is_an_error(tmp_path: Path) -> None:
     )
     with pytest.raises(KustomizeError, match="no resource"):
         kustomize(tmp_path)
-
-
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
-@pytest.mark.parametrize("directory", [BASE, OVERLAY], ids=["base", "overlay"])
-def test_the_resolver_agrees_with_kubectl_kustomize(directory: Path) -> None:
-    out = subprocess.run(
-        ["kubectl", "kustomize", str(directory)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
-    theirs = {res_id(r): r for r in yaml.safe_load_all(out) if r}
-    ours = {res_id(r): r for r in kustomize(directory)}
-    assert theirs == ours
 
 
 # --- workloads agree with the code ---------------------------------------------------------

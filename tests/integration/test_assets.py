@@ -4,6 +4,7 @@ the assets, and the service being down."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import sqlite3
@@ -19,6 +20,17 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
+from shared.assets import (
+    DELETE,
+    GET,
+    INGEST,
+    AssetReply,
+    DeleteReply,
+    DeleteRequest,
+    GetReply,
+    GetRequest,
+    IngestRequest,
+)
 from tests.support.nats_server import NatsServer
 from tests.support.system import System, running_system
 from tests.support.waiting import eventually
@@ -88,7 +100,7 @@ def stored_files(system: System) -> list[str]:
 
 def asset_rows(system: System) -> int:
     path = system.settings.database_path.with_name("assets.db")
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:
         return int(db.execute("SELECT count(*) FROM assets").fetchone()[0])
 
 
@@ -344,10 +356,6 @@ async def test_uploaded_product_image_appears_in_the_storyboard(assets: System) 
     assert _share_near(Image.open(io.BytesIO(jpeg)), PRODUCT_RGB) > 0.02
 
 
-@pytest.mark.skipif(
-    not Path(__file__).resolve().parents[2].joinpath("services/renderer/engine").is_dir(),
-    reason="the renderer engine has not landed",
-)
 async def test_a_rendered_video_shows_the_uploaded_logo(assets: System, tmp_path: Path) -> None:
     # A logo, a product image and a font are uploaded and named by the brief.
     logo = Image.new("RGBA", (200, 100), (0, 0, 0, 0))
@@ -411,3 +419,39 @@ def _share_near(image: Image.Image, rgb: tuple[int, int, int], tolerance: int = 
     pixels = np.asarray(image.convert("RGB"), dtype=np.int16)
     distance = np.abs(pixels - np.array(rgb, dtype=np.int16)).sum(axis=-1)
     return float((distance < tolerance).mean())
+
+
+async def test_the_assets_contract_over_nats(assets: System) -> None:
+    # An uploaded asset, then the service asked directly, as other services would.
+    status, body = await upload(assets, image_bytes(), "p.png")
+    assert status == 201
+    asset_id = body["asset_id"]
+    bus = assets.bus
+
+    # `assets.get` answers found assets in order and names the rest missing.
+    lookup = GetRequest(client_id="client-a", asset_ids=[asset_id, "f" * 32, asset_id])
+    reply = await bus.request(GET, lookup, GetReply)
+    assert [a.id for a in reply.assets] == [asset_id] and reply.missing == ["f" * 32]
+    reply = await bus.request(GET, lookup.model_copy(update={"client_id": "client-b"}), GetReply)
+    assert reply.assets == [] and reply.missing == [asset_id, "f" * 32]
+
+    # A retried ingest of a registered asset gets the same answer, changing nothing.
+    retry = IngestRequest(
+        asset_id=asset_id, client_id="client-a", temp_key=f"incoming/{asset_id}", bytes=1
+    )
+    again = await bus.request(INGEST, retry, AssetReply)
+    assert again.asset is not None and again.asset.sha256 == body["sha256"]
+
+    # An ingest whose upload is not in storage, and a malformed body, are refused.
+    gone = retry.model_copy(update={"asset_id": "e" * 32, "temp_key": "incoming/" + "e" * 32})
+    refused = await bus.request(INGEST, gone, AssetReply)
+    assert refused.error is not None and refused.error.code == "invalid_request"
+    raw = await bus.nc.request(INGEST, b'{"asset_id": "../x"}', timeout=5)
+    malformed = AssetReply.model_validate_json(raw.data)
+    assert malformed.error is not None and malformed.error.code == "invalid_request"
+
+    # Deleting what does not exist says so.
+    missing = DeleteRequest(client_id="client-a", asset_id="d" * 32)
+    deleted = await bus.request(DELETE, missing, DeleteReply)
+    assert deleted.error is not None and deleted.error.code == "not_found"
+    assert asset_rows(assets) == 1

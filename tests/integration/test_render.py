@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from tests.support.system import System
+from tests.support.waiting import eventually
 
 FPS = 30
 
@@ -31,7 +33,7 @@ async def _download(system: System, path: str, target: Path, **kwargs: object) -
     status, body, response = await system.call("GET", path, **kwargs)
     assert status == 200, body
     assert response.headers["Accept-Ranges"] == "bytes"
-    target.write_bytes(body)
+    await asyncio.to_thread(target.write_bytes, body)
     return target
 
 
@@ -129,8 +131,6 @@ async def test_export_reframes_for_another_platform(system: System, tmp_path: Pa
     async def exported() -> list[dict[str, object]]:
         outputs = (await system.job(job["id"]))["outputs"]
         return [o for o in outputs if o["kind"] == "export"]
-
-    from tests.support.waiting import eventually
 
     (export,) = await eventually(exported, lambda found: len(found) == 1, timeout_s=60)
     assert export["aspect"] == "16:9" and export["width"] > export["height"]

@@ -8,15 +8,40 @@ from pathlib import Path
 
 from PIL import Image
 
+from tests.integration.test_assets import upload
 from tests.support.system import System
+from tests.support.waiting import eventually
+
+
+def png(rgb: tuple[int, int, int], size: int = 64) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (size, size), rgb).save(out, "PNG")
+    return out.getvalue()
+
+
+async def uploaded(system: System, data: bytes) -> dict[str, str]:
+    """An image uploaded through the API (once the assets service answers)."""
+    status, body = await eventually(
+        lambda: upload(system, data, "product.png", "image/png"), lambda answer: answer[0] != 503
+    )
+    assert status == 201, body
+    return body  # type: ignore[no-any-return]
+
+
+def stored(system: System, asset: dict[str, str]) -> Path:
+    return (
+        Path(system.settings.video_storage_path)
+        / "uploads"
+        / "client-a"
+        / (asset["asset_id"] + ".png")
+    )
 
 
 async def test_unusable_product_image_fails_the_job_clearly(system: System) -> None:
-    # The brief names an uploaded product image whose bytes are not an image.
-    uploads = Path(system.settings.video_storage_path) / "uploads" / "client-a"
-    uploads.mkdir(parents=True)
-    (uploads / "broken.png").write_bytes(b"this is not a png")
-    job = await system.create_job(assets=["broken"])
+    # A product image is uploaded, then its stored bytes are damaged (a disk fault).
+    asset = await uploaded(system, png((0, 128, 255)))
+    stored(system, asset).write_bytes(b"this is not a png any more")
+    job = await system.create_job(assets=[asset["asset_id"]])
 
     # The job fails with a readable reason, no stack trace.
     job = await system.wait_status(job["id"], "failed")
@@ -29,12 +54,41 @@ async def test_unusable_product_image_fails_the_job_clearly(system: System) -> N
     assert status == 200
 
 
+async def test_unknown_assets_are_refused_by_name(system: System) -> None:
+    # A brief naming assets that do not exist (or are another client's) is a 422.
+    mine = await uploaded(system, png((10, 10, 10)))
+    status, body, _ = await system.call(
+        "POST",
+        "/api/v2/jobs",
+        client_id="client-b",
+        json={
+            "campaign_id": "c",
+            "prompt": "p",
+            "platform": "tiktok",
+            "duration_s": 10,
+            "assets": [mine["asset_id"]],
+            "brand": {"logo_asset_id": "nope"},
+        },
+    )
+    assert status == 422, body
+    fields = {d["field"] for d in body["error"]["details"]}
+    assert fields == {"assets.0", "brand.logo_asset_id"}
+    assert mine["asset_id"] in body["error"]["message"]
+
+
+async def test_logo_colours_become_the_palette(system: System) -> None:
+    # A brief with a logo and no colours takes its palette from the logo.
+    logo = await uploaded(system, png((200, 30, 40), 128))
+    job = await system.create_job(brand={"logo_asset_id": logo["asset_id"]})
+    job = await system.wait_status(job["id"], "storyboard_ready")
+    prompt = job["storyboard"]["scenes"][0]["visual_prompt"]
+    assert any(colour.lower() in prompt.lower() for colour in logo["dominant_colors"])
+
+
 async def test_product_image_is_composited(system: System) -> None:
     # A real product image named by the brief is used in the frames.
-    uploads = Path(system.settings.video_storage_path) / "uploads" / "client-a"
-    uploads.mkdir(parents=True)
-    Image.new("RGB", (64, 64), (255, 0, 255)).save(uploads / "bottle.png")
-    job = await system.create_job(assets=["bottle"])
+    asset = await uploaded(system, png((255, 0, 255)))
+    job = await system.create_job(assets=[asset["asset_id"]])
     job = await system.wait_status(job["id"], "storyboard_ready")
     status, frame, _ = await system.call("GET", job["storyboard"]["scenes"][0]["image_url"])
     pixels = Image.open(io.BytesIO(frame)).convert("RGB").tobytes()
@@ -48,12 +102,10 @@ async def test_product_image_is_composited(system: System) -> None:
 
 async def test_failed_refinement_keeps_the_storyboard(system: System) -> None:
     # A ready storyboard whose product image breaks before the client refines a scene.
-    uploads = Path(system.settings.video_storage_path) / "uploads" / "client-a"
-    uploads.mkdir(parents=True)
-    Image.new("RGB", (32, 32), (0, 128, 255)).save(uploads / "item.png")
-    job = await system.create_job(assets=["item"])
+    asset = await uploaded(system, png((0, 128, 255), 32))
+    job = await system.create_job(assets=[asset["asset_id"]])
     job = await system.wait_status(job["id"], "storyboard_ready")
-    (uploads / "item.png").write_bytes(b"corrupted later")
+    stored(system, asset).write_bytes(b"corrupted later")
 
     # The refinement fails; the job is back to storyboard_ready with the reason shown.
     await system.call(

@@ -6,7 +6,9 @@ tests of the asset API reuse them."""
 from __future__ import annotations
 
 import io
+import os
 import struct
+import time
 import zlib
 from pathlib import Path
 
@@ -18,11 +20,13 @@ from fontTools.pens.t2CharStringPen import T2CharStringPen
 from fontTools.pens.ttGlyphPen import TTGlyphPen
 from PIL import Image
 
+from services.assets.__main__ import sweep_incoming
 from services.assets.colors import dominant_colors
 from services.assets.formats import Refused, sniff
 from services.assets.thumbnails import THUMB_PX, thumbnail_jpeg
 from services.assets.validation import Inspection, inspect
 from shared.assets import can_own_uploads, display_name
+from shared.storage import LocalStorage
 
 MiB = 1024 * 1024
 
@@ -393,3 +397,17 @@ def test_only_key_safe_client_ids_own_uploads() -> None:
     assert can_own_uploads("client-a") and can_own_uploads("acme.eu_1")
     assert not can_own_uploads("../x") and not can_own_uploads("a/b")
     assert not can_own_uploads("user@example.com") and not can_own_uploads("")
+
+
+def test_abandoned_incoming_uploads_are_swept(tmp_path: Path) -> None:
+    # One upload left behind an hour ago, one still streaming.
+    storage = LocalStorage(tmp_path)
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    (incoming / "old").write_bytes(b"x")
+    (incoming / "new").write_bytes(b"x")
+    os.utime(incoming / "old", (time.time() - 7200, time.time() - 7200))
+    # Only the abandoned one goes.
+    assert sweep_incoming(storage, older_than_s=3600) == 1
+    assert [p.name for p in incoming.iterdir()] == ["new"]
+    assert sweep_incoming(LocalStorage(tmp_path / "empty"), 3600) == 0

@@ -9,6 +9,7 @@ measurement and ducking simple; video frames, which would grow with length, neve
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -104,7 +105,8 @@ def voice_activity(voice: np.ndarray) -> np.ndarray:
         current += (value - current) * (attack if value > current else release)
         level[i] = current
     centres = np.arange(frames) * hop + hop / 2
-    return np.interp(np.arange(mono.size), centres, level).astype(np.float32)
+    activity: np.ndarray = np.interp(np.arange(mono.size), centres, level).astype(np.float32)
+    return activity
 
 
 def build_soundtrack(spec: RenderSpec, duration_s: float) -> np.ndarray:
@@ -132,10 +134,10 @@ def fit_voice(voice: np.ndarray, length: int) -> np.ndarray:
     return out
 
 
-def encode_aac(samples: np.ndarray, stream: av.AudioStream) -> list[av.Packet]:
+def encode_aac(samples: np.ndarray, stream: av.AudioStream) -> list[av.Packet[Any]]:
     """Encode a (2, n) float32 track with `stream`'s AAC encoder; the packets are kept
     (about 1 MB a minute) so the caller can interleave them with video."""
-    packets: list[av.Packet] = []
+    packets: list[av.Packet[Any]] = []
     frame_size = stream.codec_context.frame_size or 1024
     for start in range(0, samples.shape[1], frame_size):
         chunk = np.ascontiguousarray(samples[:, start : start + frame_size])

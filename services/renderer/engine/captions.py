@@ -84,7 +84,9 @@ def _card_fill(style: str, colours: BrandColours) -> RGB:
     return colours.dark
 
 
-def _draw_card(style: str, size: tuple[int, int], unit: float, colours: BrandColours) -> Image.Image:
+def _draw_card(
+    style: str, size: tuple[int, int], unit: float, colours: BrandColours
+) -> Image.Image:
     """The card shape (RGBA), supersampled for smooth rounded corners."""
     ss = _SUPERSAMPLE
     width, height = size
@@ -122,28 +124,46 @@ class _Reveal:
 
 class CaptionLayer:
     """A scene's caption card: `apply(buffer, progress)` draws it with the text revealed to
-    `progress` (0..1)."""
+    `progress` (0..1). Overlays are converted on first use: a clip that only shows a
+    neighbour's card during a transition never pays for the reveal layers."""
 
     def __init__(
         self,
-        card: Overlay,
-        text: Overlay | None,
-        full: Overlay,
+        card: Image.Image,
+        ink: Image.Image | None,
+        at: tuple[int, int],
+        frame_size: tuple[int, int],
         reveal: _Reveal,
     ) -> None:
-        self._card, self._text, self._full, self._reveal = card, text, full, reveal
+        self._images = (card, ink)
+        self._at, self._frame_size, self._reveal = at, frame_size, reveal
+        self._overlays: dict[str, Overlay] = {}
+
+    def _overlay(self, name: str) -> Overlay:
+        overlay = self._overlays.get(name)
+        if overlay is None:
+            card, ink = self._images
+            if name == "full":
+                image = card.copy()
+                if ink is not None:
+                    image.alpha_composite(ink)
+            else:
+                image = card if name == "card" else ink  # type: ignore[assignment]
+            overlay = Overlay(image, *self._at, self._frame_size)
+            self._overlays[name] = overlay
+        return overlay
 
     def apply(self, buffer: np.ndarray, progress: float) -> None:
-        if progress >= 1.0 or self._text is None:
-            self._full.apply(buffer)
+        if progress >= 1.0 or self._images[1] is None:
+            self._overlay("full").apply(buffer)
             return
-        self._card.apply(buffer)
-        factor, factor_c = self._factors(max(0.0, progress))
-        self._text.apply(buffer, factor, factor_c)
+        self._overlay("card").apply(buffer)
+        if progress > 0.0:
+            factor, factor_c = self._factors(progress)
+            self._overlay("ink").apply(buffer, factor, factor_c)
 
     def _factors(self, progress: float) -> tuple[np.ndarray, np.ndarray]:
-        text = self._text
-        assert text is not None
+        text = self._overlay("ink")
         kind = self._reveal.kind
         if kind == "wipe":
             soft = max(4.0, text.width * 0.25)
@@ -216,20 +236,11 @@ def build_caption_layer(
 
     ink_layer = Image.new("RGBA", size, (*ink, 0))
     ink_layer.putalpha(mask)
-    full = card.copy()
-    full.alpha_composite(ink_layer)
-    card_overlay = Overlay(card, x0, y0, frame_size)
-    full_overlay = Overlay(full, x0, y0, frame_size)
-    text_overlay = Overlay(ink_layer, x0, y0, frame_size) if caption.lines else None
-    frames = max(1, round(REVEAL_S * fps))
-    state = _Reveal(kind=reveal, frames=frames)
-    if words is not None and text_overlay is not None:
-        # uint8 word numbers (captions are a few words; later words past 255 share a slot).
+    state = _Reveal(kind=reveal, frames=max(1, round(REVEAL_S * fps)))
+    if words is not None and caption.lines:
+        # uint8 word numbers (captions are a few words; words past 255 share the last slot).
         word_map = np.minimum(np.asarray(words, dtype=np.int32), 255).astype(np.uint8)
-        padded = np.zeros((text_overlay.height, text_overlay.width), dtype=np.uint8)
-        rows, cols = min(word_map.shape[0], padded.shape[0]), min(word_map.shape[1], padded.shape[1])
-        padded[:rows, :cols] = word_map[:rows, :cols]
-        state.word_map = padded
-        state.word_map_c = np.ascontiguousarray(padded[::2, ::2])
+        state.word_map = word_map
+        state.word_map_c = np.ascontiguousarray(word_map[::2, ::2])
         state.words = min(count, 255)
-    return CaptionLayer(card_overlay, text_overlay, full_overlay, state)
+    return CaptionLayer(card, ink_layer if caption.lines else None, (x0, y0), frame_size, state)

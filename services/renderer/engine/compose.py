@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import av
 
@@ -24,6 +25,8 @@ from services.renderer.engine.spec import RenderSpec, VideoInfo
 from services.renderer.engine.timeline import build_timeline
 
 Progress = Callable[[float], None]
+if TYPE_CHECKING:
+    Packet = av.Packet[Any]
 _PROGRESS_EVERY_S = 0.5
 
 
@@ -55,66 +58,100 @@ def compose(
         raise ValueError(f"expected {len(timeline.slots)} clips, got {len(clip_paths)}")
     report = _Reporter(progress)
     report(0.0, force=True)
-    frame_time = Fraction(1, spec.fps)
-    duration = timeline.total_frames * float(frame_time)
+    duration = timeline.total_frames / spec.fps
     soundtrack = build_soundtrack(spec, duration)
     report(0.15)
     out_path = Path(out_path)
-    with atomic_output(out_path) as tmp:
-        with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
-            with av.open(str(clip_paths[0])) as first:
-                template = first.streams.video[0]
-                video = out.add_stream_from_template(template)
-                extradata = template.codec_context.extradata
-            audio = out.add_stream("aac", rate=SAMPLE_RATE, layout="stereo")
-            audio.codec_context.bit_rate = AAC_BITRATE
-            packets = encode_aac(soundtrack, audio)
-            del soundtrack
-            report(0.3)
-            pending = iter(packets)
-            next_audio = next(pending, None)
-            offset_frames = 0
-            for number, (slot, path) in enumerate(zip(timeline.slots, clip_paths, strict=True), 1):
-                copied = 0
-                with av.open(str(path)) as clip:
-                    stream = clip.streams.video[0]
-                    if stream.codec_context.extradata != extradata:
-                        raise ValueError(
-                            f"clip {number} ({Path(path).name}) was encoded with different "
-                            "settings than clip 1; render it again"
-                        )
-                    time_base = stream.time_base
-                    assert time_base is not None
-                    shift = round(offset_frames * frame_time / time_base)
-                    for packet in clip.demux(stream):
-                        if packet.size == 0:
-                            continue
-                        if packet.pts is not None:
-                            packet.pts += shift
-                        if packet.dts is not None:
-                            packet.dts += shift
-                            at = float(packet.dts * time_base)
-                            while next_audio is not None and _seconds(next_audio) <= at:
-                                out.mux(next_audio)
-                                next_audio = next(pending, None)
-                        packet.stream = video
-                        out.mux(packet)
-                        copied += 1
-                        report(0.3 + 0.65 * (offset_frames + copied) / timeline.total_frames)
-                if copied != slot.frames:
-                    raise ValueError(
-                        f"clip {number} ({Path(path).name}) has {copied} frames, the "
-                        f"storyboard needs {slot.frames}; render it again"
-                    )
-                offset_frames += slot.frames
-            while next_audio is not None:
-                out.mux(next_audio)
-                next_audio = next(pending, None)
+    options = {"movflags": "+faststart"}
+    with (
+        atomic_output(out_path) as tmp,
+        av.open(str(tmp), "w", format="mp4", options=options) as out,
+    ):
+        with av.open(str(clip_paths[0])) as first:
+            template = first.streams.video[0]
+            video = out.add_stream_from_template(template)
+            extradata = template.codec_context.extradata
+        audio = out.add_stream("aac", rate=SAMPLE_RATE, layout="stereo")
+        audio.codec_context.bit_rate = AAC_BITRATE
+        audio_packets = encode_aac(soundtrack, audio)
+        del soundtrack
+        report(0.3)
+        muxer = _Interleaver(out, audio_packets)
+        offset = 0
+        for number, (slot, path) in enumerate(zip(timeline.slots, clip_paths, strict=True), 1):
+            copied = _copy_clip(Path(path), number, extradata, offset, spec.fps, video, muxer)
+            if copied != slot.frames:
+                raise ValueError(
+                    f"clip {number} ({Path(path).name}) has {copied} frames, the "
+                    f"storyboard needs {slot.frames}; render it again"
+                )
+            offset += slot.frames
+            report(0.3 + 0.65 * offset / timeline.total_frames)
+        muxer.finish()
     report(1.0, force=True)
     return probe(out_path)
 
 
-def _seconds(packet: av.Packet) -> float:
+class _Interleaver:
+    """Muxes the kept audio packets in time order between the video packets."""
+
+    def __init__(self, out: av.container.OutputContainer, audio: list[Packet]) -> None:
+        self.out = out
+        self.pending = iter(audio)
+        self.next: Packet | None = next(self.pending, None)
+
+    def video(self, packet: Packet, at: float | None) -> None:
+        while at is not None and self.next is not None and _seconds(self.next) <= at:
+            self._audio()
+        self.out.mux(packet)
+
+    def finish(self) -> None:
+        while self.next is not None:
+            self._audio()
+
+    def _audio(self) -> None:
+        assert self.next is not None
+        self.out.mux(self.next)
+        self.next = next(self.pending, None)
+
+
+def _copy_clip(
+    path: Path,
+    number: int,
+    extradata: bytes | None,
+    offset_frames: int,
+    fps: int,
+    video: av.VideoStream,
+    muxer: _Interleaver,
+) -> int:
+    """Copy one clip's video packets, shifted `offset_frames` later; returns how many."""
+    copied = 0
+    with av.open(str(path)) as clip:
+        stream = clip.streams.video[0]
+        if stream.codec_context.extradata != extradata:
+            raise ValueError(
+                f"clip {number} ({path.name}) was encoded with different settings than "
+                "clip 1; render it again"
+            )
+        time_base = stream.time_base
+        assert time_base is not None
+        shift = round(Fraction(offset_frames, fps) / time_base)
+        for packet in clip.demux(stream):
+            if packet.size == 0:
+                continue
+            at = None
+            if packet.pts is not None:
+                packet.pts += shift
+            if packet.dts is not None:
+                packet.dts += shift
+                at = float(packet.dts * time_base)
+            packet.stream = video
+            muxer.video(packet, at)
+            copied += 1
+    return copied
+
+
+def _seconds(packet: Packet) -> float:
     stamp = packet.dts if packet.dts is not None else packet.pts
     assert stamp is not None and packet.time_base is not None
     return float(stamp * packet.time_base)

@@ -69,7 +69,9 @@ def draw_end_card(
     if headline.strip() and headline.strip().lower() != call_to_action.strip().lower():
         box = (round(width * 0.8), round(height * (0.14 if logo is not None else 0.22)))
         wide = width > height * 1.2
-        font, lines = fit_text(headline, box, round(unit * (6 if wide else 7.5)), round(unit * 4), load)
+        font, lines = fit_text(
+            headline, box, round(unit * (6 if wide else 7.5)), round(unit * 4), load
+        )
         ink = readable_text_color(mix(base, BLACK, 0.1))
         _draw_lines(image, font, lines, centre_x, height * headline_y, ink)
 
@@ -77,7 +79,9 @@ def draw_end_card(
     return image.convert("RGB")
 
 
-def _background(width: int, height: int, base: RGB, accent: RGB, chooser: random.Random) -> Image.Image:
+def _background(
+    width: int, height: int, base: RGB, accent: RGB, chooser: random.Random
+) -> Image.Image:
     # Gradient and glow on a small canvas, blurred and scaled up (smooth, no banding);
     # then a few crisp accent shapes in the storyboard's style, placed per variation.
     small_w, small_h = max(8, width // 8), max(8, height // 8)
@@ -145,7 +149,9 @@ def _low_contrast(logo: Image.Image, under: RGB) -> bool:
     ) < 2.0
 
 
-def _plate(image: Image.Image, box: tuple[int, int, int, int], logo: Image.Image, unit: float) -> None:
+def _plate(
+    image: Image.Image, box: tuple[int, int, int, int], logo: Image.Image, unit: float
+) -> None:
     pad = round(unit * 3)
     colour = (24, 24, 28) if ink_luminance(logo) > 0.45 else (255, 255, 255)
     x0, y0, x1, y1 = box

@@ -12,11 +12,12 @@ checks the prediction against frames it draws.
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFilter
 
 from shared.providers.local.frames import (
     _font,
     _geometry,
+    _rounded_mask,
     fit_caption,
     text_block_height,
     text_width,
@@ -72,56 +73,99 @@ def counter_box(size: tuple[int, int], scene_count: int) -> Box | None:
     font_px = geo.px(3.2)
     if font_px < 7:
         return None
-    font = _font(font_px)
     count = max(1, scene_count)
-    label = f"{count} / {count}".replace("1", "8")  # widest digits
+    x, y, w, h = _counter_geometry(size, f"{count} / {count}")
+    return (float(x), float(y), float(x + w), float(y + h))
+
+
+def _counter_geometry(size: tuple[int, int], label: str) -> tuple[int, int, int, int]:
+    geo = _geometry(*size)
+    font_px = geo.px(3.2)
+    font = _font(font_px)
     pad_x, pad_y = round(font_px * 0.7), round(font_px * 0.35)
     ascent, descent = font.getmetrics()
     x, y = geo.counter_xy
-    return (
-        float(x),
-        float(y),
-        float(x + text_width(font, label) + 2 * pad_x),
-        float(y + ascent + descent + 2 * pad_y),
-    )
+    return x, y, text_width(font, label) + 2 * pad_x, ascent + descent + 2 * pad_y
 
 
-def erase_box(image: Image.Image, box: Box, margin: int) -> Image.Image:
-    """`image` with `box` (grown by `margin`) replaced by a smooth fill interpolated from
-    the pixels around it (a Coons patch), which blends into gradients and soft shapes."""
-    width, height = image.size
-    x0 = max(3, int(box[0]) - margin)
-    y0 = max(3, int(box[1]) - margin)
-    x1 = min(width - 3, int(round(box[2])) + margin)
-    y1 = min(height - 3, int(round(box[3])) + margin)
-    if x1 <= x0 or y1 <= y0:
+# The counter pill is black at 45% or white at 75% (frames._draw_counter).
+_PILLS = (((0.0, 0.0, 0.0), 0.45), ((255.0, 255.0, 255.0), 0.75))
+
+
+def erase_counter(image: Image.Image, index: int, count: int) -> Image.Image:
+    """`image` (a storyboard frame at the size it was drawn) without its "index / count"
+    pill. The pill is a known translucent shape, so the picture under it is recovered
+    exactly by un-blending it; only the pixels under the label's glyphs are unknown, and
+    those are filled by diffusion from around them. If the pill is not where the
+    storyboard renderer puts it, the image is returned unchanged."""
+    geo = _geometry(*image.size)
+    font_px = geo.px(3.2)
+    if font_px < 7:
         return image
-    # Work on the box and its 3-pixel border only: the frame itself is never copied.
-    region = np.asarray(image.crop((x0 - 3, y0 - 3, x1 + 3, y1 + 3)).convert("RGB"), np.float32)
-    h, w = y1 - y0, x1 - x0
-    inner = region[3:-3, 3:-3]
-    # Average three rows/columns of the border so JPEG noise does not streak the fill.
-    top = region[0:3, 3:-3].mean(axis=0)
-    bottom = region[-3:, 3:-3].mean(axis=0)
-    left = region[3:-3, 0:3].mean(axis=1)
-    right = region[3:-3, -3:].mean(axis=1)
-    u = ((np.arange(w, dtype=np.float32) + 1) / (w + 1))[None, :, None]
-    v = ((np.arange(h, dtype=np.float32) + 1) / (h + 1))[:, None, None]
-    corners = (
-        (1 - u) * (1 - v) * region[2, 2]
-        + u * (1 - v) * region[2, -3]
-        + (1 - u) * v * region[-3, 2]
-        + u * v * region[-3, -3]
+    label = f"{index} / {count}" if count > 0 else str(index)
+    x, y, w, h = _counter_geometry(image.size, label)
+    margin = 6
+    if x < margin or y < margin or x + w + margin > image.width or y + h + margin > image.height:
+        return image
+    region = np.asarray(
+        image.crop((x - margin, y - margin, x + w + margin, y + h + margin)).convert("RGB"),
+        dtype=np.float32,
     )
-    fill = (
-        (1 - v) * top[None, :, :]
-        + v * bottom[None, :, :]
-        + (1 - u) * left[:, None, :]
-        + u * right[:, None, :]
-        - corners
+    shape = np.zeros(region.shape[:2], dtype=np.float32)
+    shape[margin:-margin, margin:-margin] = (
+        np.asarray(_rounded_mask((w, h), h // 2, 255), dtype=np.float32) / 255
     )
-    assert fill.shape == inner.shape
-    patch = Image.fromarray(np.clip(fill + 0.5, 0, 255).astype(np.uint8), "RGB")
+    glyphs = Image.new("L", (w + 2 * margin, h + 2 * margin), 0)
+    pad_x, pad_y = round(font_px * 0.7), round(font_px * 0.35)
+    ImageDraw.Draw(glyphs).text(
+        (margin + pad_x, margin + pad_y), label, font=_font(font_px), fill=255
+    )
+    # JPEG ringing spreads a few pixels around the glyphs and the pill's edge: those are
+    # filled from around them too.
+    glyph_area = np.asarray(glyphs.filter(ImageFilter.MaxFilter(9))) > 0
+    edge = Image.fromarray(((shape > 0.01) & (shape < 0.99)).astype(np.uint8) * 255)
+    edge_area = np.asarray(edge.filter(ImageFilter.MaxFilter(7))) > 0
+    unknown = glyph_area | edge_area
+    outside = shape == 0
+    best: tuple[float, np.ndarray, float] | None = None
+    for colour, alpha in _PILLS:
+        a = (shape * alpha)[..., None]
+        under = (region - np.asarray(colour, dtype=np.float32) * a) / (1 - a)
+        inside = (shape > 0.99) & ~unknown
+        if not inside.any() or not outside.any():
+            return image
+        # Right guess: the recovered inside continues the outside (same mean level).
+        mismatch = float(np.abs(under[inside].mean(axis=0) - region[outside].mean(axis=0)).max())
+        if best is None or mismatch < best[0]:
+            best = (mismatch, under, alpha)
+    assert best is not None
+    mismatch, under, alpha = best
+    if mismatch > 24:
+        return image
+    _diffuse(under, unknown & ~outside | (edge_area & outside))
+    recovered = Image.fromarray(np.clip(under + 0.5, 0, 255).astype(np.uint8), "RGB")
+    # Un-blending amplifies JPEG noise by 1 / (1 - alpha): smooth it (backgrounds are soft).
+    smooth = recovered.filter(ImageFilter.GaussianBlur(1.0 / (1 - alpha)))
+    pill = Image.fromarray(((shape > 0) | edge_area).astype(np.uint8) * 255)
+    recovered.paste(smooth, (0, 0), pill.filter(ImageFilter.MaxFilter(3)))
     out = image.convert("RGB") if image.mode != "RGB" else image.copy()
-    out.paste(patch, (x0, y0))
+    out.paste(recovered, (x - margin, y - margin))
     return out
+
+
+def _diffuse(pixels: np.ndarray, unknown: np.ndarray, rounds: int = 150) -> None:
+    """Fill `unknown` pixels in place with a smooth (harmonic) continuation of the rest."""
+    if not unknown.any():
+        return
+    # Start from each row's known mean, then relax towards the 4-neighbour average.
+    for row in np.nonzero(unknown.any(axis=1))[0]:
+        known = ~unknown[row]
+        pixels[row, unknown[row]] = pixels[row, known].mean(axis=0) if known.any() else 128
+    ys, xs = np.nonzero(unknown)
+    h, w = unknown.shape
+    up, down = np.maximum(ys - 1, 0), np.minimum(ys + 1, h - 1)
+    left, right = np.maximum(xs - 1, 0), np.minimum(xs + 1, w - 1)
+    for _ in range(rounds):
+        pixels[ys, xs] = (
+            pixels[up, xs] + pixels[down, xs] + pixels[ys, left] + pixels[ys, right]
+        ) / 4

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
@@ -51,8 +52,8 @@ def fit_logo(logo: Image.Image, box: tuple[int, int]) -> Image.Image:
 
 
 def has_transparency(image: Image.Image) -> bool:
-    low, _ = image.getchannel("A").getextrema()  # type: ignore[misc]
-    return bool(low < 250)
+    low, _ = cast(tuple[int, int], image.getchannel("A").getextrema())
+    return low < 250
 
 
 def ink_luminance(image: Image.Image) -> float:
@@ -67,7 +68,7 @@ def ink_luminance(image: Image.Image) -> float:
 def watermark_overlay(logo_path: Path, frame_size: tuple[int, int]) -> Overlay:
     """The logo small and semi-transparent in the top-right corner of the safe area, on a
     soft plate (dark behind a light logo, light behind a dark one) so it reads anywhere."""
-    width, height = frame_size
+    width = frame_size[0]
     short = min(frame_size)
     logo = fit_logo(load_logo(logo_path), (round(short * 0.2), round(short * 0.08)))
     pad = max(2, round(short * 0.012))

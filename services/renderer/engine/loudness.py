@@ -10,7 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 SAMPLE_RATE = 48_000
-_SHELF = ((1.53512485958697, -2.69169618940638, 1.19839281085285), (-1.69065929318241, 0.73248077421585))
+_SHELF = (
+    (1.53512485958697, -2.69169618940638, 1.19839281085285),
+    (-1.69065929318241, 0.73248077421585),
+)
 _HIGHPASS = ((1.0, -2.0, 1.0), (-1.99004745483398, 0.99007225036621))
 _BLOCK_S, _HOP_S = 0.4, 0.1
 _CHUNK_BLOCKS = 16
@@ -21,13 +24,14 @@ def _biquad_power(coeffs: tuple[tuple[float, ...], tuple[float, ...]], n: int) -
     z = np.exp(-1j * 2 * np.pi * np.fft.rfftfreq(n))
     num = b0 + b1 * z + b2 * z * z
     den = 1 + a1 * z + a2 * z * z
-    return np.abs(num / den) ** 2
+    power: np.ndarray = np.abs(num / den) ** 2
+    return power
 
 
 def block_powers(samples: np.ndarray, rate: int = SAMPLE_RATE) -> np.ndarray:
     """K-weighted mean square of each 400 ms block (75% overlap), summed over channels."""
     block, hop = round(_BLOCK_S * rate), round(_HOP_S * rate)
-    channels, length = samples.shape
+    length = samples.shape[1]
     if length < block:
         samples = np.pad(samples, ((0, 0), (0, block - length)))
     weight = _biquad_power(_SHELF, block) * _biquad_power(_HIGHPASS, block)
@@ -82,4 +86,5 @@ def limit(samples: np.ndarray, ceiling_dbfs: float = -1.0, block: int = 256) -> 
     centres = np.arange(blocks) * block + block / 2
     gain = np.interp(np.arange(peak.size), centres, held).astype(np.float32)
     out = samples * gain
-    return np.clip(out, -ceiling, ceiling).astype(np.float32)
+    limited: np.ndarray = np.clip(out, -ceiling, ceiling).astype(np.float32)
+    return limited

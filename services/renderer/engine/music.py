@@ -69,7 +69,9 @@ class _Track:
         self.right = np.zeros(length, dtype=np.float32)
         self.length = length
 
-    def add(self, start: int, signal: np.ndarray, pan: float = 0.0, right: np.ndarray | None = None) -> None:
+    def add(
+        self, start: int, signal: np.ndarray, pan: float = 0.0, right: np.ndarray | None = None
+    ) -> None:
         """Mix `signal` in at sample `start` (equal-power pan -1..1, or a separate right)."""
         if start >= self.length:
             return
@@ -98,7 +100,12 @@ def _pad_voice(freq: float, n: int, detune: float) -> np.ndarray:
     t = np.arange(n, dtype=np.float32) / SAMPLE_RATE
     phase = 2 * np.pi * freq * (1 + detune) * t
     # A soft saw: the first harmonics only, so the pad is warm rather than buzzy.
-    return np.sin(phase) + 0.3 * np.sin(2 * phase) + 0.12 * np.sin(3 * phase) + 0.05 * np.sin(4 * phase)
+    return (
+        np.sin(phase)
+        + 0.3 * np.sin(2 * phase)
+        + 0.12 * np.sin(3 * phase)
+        + 0.05 * np.sin(4 * phase)
+    )
 
 
 def _pluck(freq: float, seconds: float, decay: float, bright: float) -> np.ndarray:
@@ -107,7 +114,8 @@ def _pluck(freq: float, seconds: float, decay: float, bright: float) -> np.ndarr
     phase = 2 * np.pi * freq * t
     tone = np.sin(phase) + bright * np.sin(3 * phase) / 3 + bright * 0.5 * np.sin(2 * phase)
     env = np.exp(-t / decay) * np.minimum(1.0, t / 0.004)
-    return (tone * env).astype(np.float32)
+    out: np.ndarray = (tone * env).astype(np.float32)
+    return out
 
 
 def _kick() -> np.ndarray:
@@ -115,10 +123,13 @@ def _kick() -> np.ndarray:
     t = np.arange(n, dtype=np.float32) / SAMPLE_RATE
     phase = 2 * np.pi * (46 * t + 85 * 0.04 * (1 - np.exp(-t / 0.04)))
     env = np.exp(-t / 0.15) * np.minimum(1.0, t / 0.003)
-    return (np.sin(phase) * env).astype(np.float32)
+    out: np.ndarray = (np.sin(phase) * env).astype(np.float32)
+    return out
 
 
-def _noise_hit(noise: np.random.Generator, seconds: float, decay: float, colour: float) -> np.ndarray:
+def _noise_hit(
+    noise: np.random.Generator, seconds: float, decay: float, colour: float
+) -> np.ndarray:
     n = round(seconds * SAMPLE_RATE)
     white = noise.standard_normal(n + 1).astype(np.float32)
     # colour 1 = first difference (bright hat); lower values keep more body (clap).
@@ -154,7 +165,9 @@ def synthesize(plan: MusicPlan, duration_s: float, seed: str = "") -> np.ndarray
     return out
 
 
-def _pads(track: _Track, plan: MusicPlan, chord: list[int], start: int, bar: int, kind: str) -> None:
+def _pads(
+    track: _Track, plan: MusicPlan, chord: list[int], start: int, bar: int, kind: str
+) -> None:
     release = 0.45
     n = bar + round(release * SAMPLE_RATE)
     attack = 0.9 if kind == "airy" else 0.25

@@ -7,6 +7,7 @@ from pathlib import Path
 import av
 
 from services.renderer.engine.encode import atomic_output
+from services.renderer.engine.scaler import frame_to_image
 from services.renderer.engine.spec import VideoInfo
 
 POSTER_QUALITY = 88
@@ -78,7 +79,7 @@ def poster_frame(video_path: Path, out_path: Path, at_s: float | None = None) ->
                 break
         if chosen is None:
             raise ValueError(f"{video_path.name} has no decodable frame")
-        image = chosen.to_image()
+        image = frame_to_image(chosen)
     with atomic_output(out_path) as tmp:
         image.save(tmp, "JPEG", quality=POSTER_QUALITY)
     return out_path

@@ -20,7 +20,14 @@ from PIL import ImageFilter
 
 from services.renderer.engine.encode import add_h264_stream, atomic_output
 from services.renderer.engine.probe import probe
-from services.renderer.engine.scaler import new_yuv420, to_video_frame, yuv420_planes
+from services.renderer.engine.scaler import (
+    frame_from_image,
+    frame_to_image,
+    new_yuv420,
+    plane_rows,
+    to_video_frame,
+    yuv420_planes,
+)
 from services.renderer.engine.spec import RenderCanceled, RenderSpec, VideoInfo
 
 _CANCEL_CHECK_FRAMES = 15
@@ -30,7 +37,7 @@ _FILL_DOWNSCALE = 8
 
 
 def _even(value: float) -> int:
-    return max(2, int(round(value / 2)) * 2)
+    return max(2, round(value / 2) * 2)
 
 
 class _Padder:
@@ -46,7 +53,10 @@ class _Padder:
         self.small = (max(8, width // _FILL_DOWNSCALE), max(8, height // _FILL_DOWNSCALE))
         # The fill covers the output: crop the source to the output's aspect ratio.
         cover = max(self.small[0] / sw, self.small[1] / sh)
-        self.cover_size = (max(self.small[0], round(sw * cover)), max(self.small[1], round(sh * cover)))
+        self.cover_size = (
+            max(self.small[0], round(sw * cover)),
+            max(self.small[1], round(sh * cover)),
+        )
         self._fg = VideoReformatter()
         self._small = VideoReformatter()
         self._fill = VideoReformatter()
@@ -54,16 +64,18 @@ class _Padder:
 
     def frame(self, frame: av.VideoFrame) -> np.ndarray:
         width, height = self.size
-        small = self._small.reformat(
-            frame, *self.cover_size, format="rgb24", interpolation=Interpolation.AREA, threads=1
-        ).to_image()
+        small = frame_to_image(
+            self._small.reformat(
+                frame, *self.cover_size, format="rgb24", interpolation=Interpolation.AREA, threads=1
+            )
+        )
         left = (small.width - self.small[0]) // 2
         top = (small.height - self.small[1]) // 2
         fill = small.crop((left, top, left + self.small[0], top + self.small[1]))
         fill = fill.filter(ImageFilter.GaussianBlur(max(1.0, min(self.small) / 12)))
         fill = fill.point(self._darken)
         background = self._fill.reformat(
-            av.VideoFrame.from_image(fill),
+            frame_from_image(fill),
             width,
             height,
             format="yuv420p",
@@ -74,16 +86,17 @@ class _Padder:
         )
         out = new_yuv420(width, height)
         for plane, dst in zip(background.planes, yuv420_planes(out, width, height), strict=True):
-            rows = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)
-            dst[:] = rows[: dst.shape[0], : dst.shape[1]]
+            dst[:] = plane_rows(plane)[: dst.shape[0], : dst.shape[1]]
         fg = self._fg.reformat(
             frame, *self.fit, format="yuv420p", interpolation=Interpolation.BICUBIC, threads=1
         )
         x, y = self.at
-        for i, (plane, dst) in enumerate(zip(fg.planes, yuv420_planes(out, width, height), strict=True)):
+        for i, (plane, dst) in enumerate(
+            zip(fg.planes, yuv420_planes(out, width, height), strict=True)
+        ):
             shift = 0 if i == 0 else 1
             w, h = self.fit[0] >> shift, self.fit[1] >> shift
-            rows = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)
+            rows = plane_rows(plane)
             dst[y >> shift : (y >> shift) + h, x >> shift : (x >> shift) + w] = rows[:h, :w]
         return out
 
@@ -117,7 +130,9 @@ def reframe(
         duration = (source.duration or 0) / av.time_base
         if not total and duration:
             total = round(duration * rate)
-        padder = _Padder((video_in.codec_context.width, video_in.codec_context.height), (width, height))
+        padder = _Padder(
+            (video_in.codec_context.width, video_in.codec_context.height), (width, height)
+        )
         with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
             video_out = add_h264_stream(out, (width, height), Fraction(rate), crf, preset, 0)
             audio_out = out.add_stream_from_template(audio_in) if audio_in is not None else None
@@ -130,9 +145,11 @@ def reframe(
                         out.mux(packet)
                     continue
                 for frame in packet.decode():
-                    if cancel_file is not None and count % _CANCEL_CHECK_FRAMES == 0:
-                        if cancel_file.exists():
-                            raise RenderCanceled(f"reframe of {src.name}: canceled")
+                    if not isinstance(frame, av.VideoFrame):
+                        continue
+                    checking = cancel_file is not None and count % _CANCEL_CHECK_FRAMES == 0
+                    if checking and cancel_file.exists():  # type: ignore[union-attr]
+                        raise RenderCanceled(f"reframe of {src.name}: canceled")
                     buffer = padder.frame(frame)
                     encoded = to_video_frame(buffer, width, height)
                     encoded.pts = count

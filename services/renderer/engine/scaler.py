@@ -21,9 +21,11 @@ stacked vertically (a guard band keeps the seam between them out of the kept row
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import av
 import numpy as np
+from av.video.plane import VideoPlane
 from av.video.reformatter import ColorRange, Colorspace, Interpolation, VideoReformatter
 from PIL import Image
 
@@ -34,6 +36,7 @@ _LUMA_SLACK = 64
 _CHROMA_SLACK = 48
 _SEAM_GUARD = 3
 _INTERPOLATION = Interpolation.BICUBIC
+_RATIO_CANDIDATES = 16
 
 
 @dataclass(frozen=True)
@@ -52,32 +55,37 @@ def plan_axis(
     (source coordinates without padding) for output positions x in [0, length)."""
     scaled = np.arange(length + 2 * guard, length + slack + 1, dtype=np.float64)
     base = np.floor(s * scaled)
-    crop = np.stack([base, base + 1], axis=1)  # (n, 2)
-    ratio = crop / scaled[:, None]
-    offsets = np.arange(guard, slack + 1, dtype=np.float64)
-    ratio3 = ratio[:, :, None]
-    slope = ratio3 - s
+    crop = np.concatenate([base, base + 1])
+    scaled = np.concatenate([scaled, scaled])
+    ratio = crop / scaled
+    # Two stages: the scale ratio fixes how the error grows across the axis, the offset k
+    # only shifts it; keep the ratios with the least growth, then search offsets for them.
+    growth = np.abs(ratio - s) * (length - 1)
+    best = np.argsort(growth)[:_RATIO_CANDIDATES]
+    ratio, crop, scaled = ratio[best, None], crop[best, None], scaled[best, None]
+    offsets = np.arange(guard, slack + 1, dtype=np.float64)[None, :]
+    slope = ratio - s
     # Start chosen so the error is centred over the axis (it grows linearly with x).
-    ideal = a + 0.5 * s + pad - (offsets + 0.5) * ratio3 - (length - 1) * slope / 2
+    ideal = a + 0.5 * s + pad - (offsets + 0.5) * ratio - (length - 1) * slope / 2
     start = np.round(ideal)
-    e0 = start - pad + (offsets + 0.5) * ratio3 - a - 0.5 * s
+    e0 = start - pad + (offsets + 0.5) * ratio - a - 0.5 * s
     error = np.maximum(np.abs(e0), np.abs(e0 + (length - 1) * slope)) / s
     valid = (
-        (offsets[None, None, :] <= scaled[:, None, None] - length - guard)
+        (offsets <= scaled - length - guard)
         & (start >= 0)
-        & (start + crop[:, :, None] <= padded_len)
-        & (crop[:, :, None] >= 1)
+        & (start + crop <= padded_len)
+        & (crop >= 1)
     )
     error = np.where(valid, error, np.inf)
-    i, j, k = np.unravel_index(int(np.argmin(error)), error.shape)
-    if not np.isfinite(error[i, j, k]):
+    i, k = np.unravel_index(int(np.argmin(error)), error.shape)
+    if not np.isfinite(error[i, k]):
         raise ValueError(f"window ({a}, scale {s}) does not fit the padded source")
     return AxisPlan(
-        start=int(start[i, j, k]),
-        crop=int(crop[i, j]),
-        scaled=int(scaled[i]),
-        offset=int(offsets[k]),
-        error=float(error[i, j, k]),
+        start=int(start[i, k]),
+        crop=int(crop[i, 0]),
+        scaled=int(scaled[i, 0]),
+        offset=int(offsets[0, k]),
+        error=float(error[i, k]),
     )
 
 
@@ -99,8 +107,7 @@ def to_video_frame(buffer: np.ndarray, width: int, height: int) -> av.VideoFrame
     # PyAV derives the height of a wrapped buffer as rows // 6 * 4: copy plane by plane.
     frame = av.VideoFrame(width, height, "yuv420p")
     for plane, data in zip(frame.planes, yuv420_planes(buffer, width, height), strict=True):
-        view = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)
-        view[: data.shape[0], : data.shape[1]] = data
+        plane_rows(plane)[: data.shape[0], : data.shape[1]] = data
     return frame
 
 
@@ -108,9 +115,27 @@ def new_yuv420(width: int, height: int) -> np.ndarray:
     return np.empty((height * 3 // 2, width), dtype=np.uint8)
 
 
+def frame_from_image(image: Image.Image) -> av.VideoFrame:
+    """`av.VideoFrame.from_image`, typed (PyAV's stub leaves it untyped)."""
+    frame: av.VideoFrame = cast(Any, av.VideoFrame).from_image(image)
+    return frame
+
+
+def frame_to_image(frame: av.VideoFrame) -> Image.Image:
+    """`frame.to_image()`, typed."""
+    image: Image.Image = cast(Any, frame).to_image()
+    return image
+
+
+def plane_rows(plane: VideoPlane) -> np.ndarray:
+    """A plane's bytes as a (rows, line_size) uint8 view (no copy)."""
+    data: np.ndarray = np.frombuffer(cast(Any, plane), dtype=np.uint8)
+    return data.reshape(-1, plane.line_size)
+
+
 def rgb_to_yuv420(image: Image.Image) -> np.ndarray:
     """An RGB image (even size) as a contiguous BT.709 limited-range yuv420p buffer."""
-    frame = av.VideoFrame.from_image(image.convert("RGB"))
+    frame = frame_from_image(image.convert("RGB"))
     converted = frame.reformat(
         format="yuv420p",
         dst_colorspace=Colorspace.ITU709,
@@ -118,7 +143,7 @@ def rgb_to_yuv420(image: Image.Image) -> np.ndarray:
         interpolation=Interpolation.BICUBIC,
         threads=1,
     )
-    return np.ascontiguousarray(converted.to_ndarray())
+    return np.ascontiguousarray(converted.to_ndarray(), dtype=np.uint8)
 
 
 def yuv_colour(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -192,12 +217,7 @@ class SubpixelScaler:
         reformatter: VideoReformatter, plane: np.ndarray, width: int, height: int
     ) -> np.ndarray:
         frame = av.VideoFrame.from_numpy_buffer(plane, format="gray")
-        out = reformatter.reformat(
-            frame, width, height, interpolation=_INTERPOLATION, threads=1
-        )
+        out = reformatter.reformat(frame, width, height, interpolation=_INTERPOLATION, threads=1)
         if out is frame:  # same size: swscale had nothing to do
             return plane
-        target = out.planes[0]
-        return np.frombuffer(target, dtype=np.uint8).reshape(-1, target.line_size)[
-            :height, :width
-        ]
+        return plane_rows(out.planes[0])[:height, :width]

@@ -3,6 +3,7 @@ caption card on top (before transitions and the watermark are applied)."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from services.renderer.engine.captions import (
     build_caption_layer,
 )
 from services.renderer.engine.endcard import draw_end_card
-from services.renderer.engine.layout import counter_box, erase_box
+from services.renderer.engine.layout import erase_counter
 from services.renderer.engine.looks import rng
 from services.renderer.engine.scaler import PaddedSource, SubpixelScaler
 from services.renderer.engine.spec import RenderSpec
@@ -25,26 +26,84 @@ from services.renderer.engine.timeline import Slot, Timeline
 
 
 def load_storyboard_frame(
-    path: Path, size: tuple[int, int], scene_count: int, marks: bool
+    path: Path, size: tuple[int, int], index: int, count: int, marks: bool
 ) -> Image.Image:
-    """The frame scaled (and centre-cropped) to `size`, its scene counter erased when it
-    carries the storyboard renderer's marks."""
+    """The frame scaled (and centre-cropped) to `size`; when it carries the storyboard
+    renderer's marks, its "index / count" badge is erased first (at its drawn size)."""
     try:
         with Image.open(path) as opened:
-            opened.draft("RGB", size)
+            if not marks:
+                opened.draft("RGB", size)  # the badge must be erased at full resolution
             image = ImageOps.exif_transpose(opened).convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ValueError(f"storyboard frame {path.name} is not a readable image: {exc}") from exc
-    same_aspect = abs(image.width * size[1] - image.height * size[0]) <= max(size)
+    if marks:
+        image = erase_counter(image, index, count)
     if image.size != size:
         shrinking = image.width > size[0]
         resample = Image.Resampling.LANCZOS if shrinking else Image.Resampling.BICUBIC
         image = ImageOps.fit(image, size, resample)
-    if marks and same_aspect:
-        box = counter_box(size, scene_count)
-        if box is not None:
-            image = erase_box(image, box, margin=max(3, round(min(size) * 0.012)))
     return image
+
+
+# A clip worker renders neighbouring clips one after another, and each clip needs its
+# neighbours' pictures for the transitions: keep the last few prepared sources.
+_CACHE_SIZE = 3
+_cache: OrderedDict[tuple[object, ...], PaddedSource] = OrderedDict()
+
+
+def _source(spec: RenderSpec, slot: Slot, load: FontLoader) -> tuple[PaddedSource, tuple[int, int]]:
+    scene = spec.scenes[slot.position]
+    if slot.end_card:
+        key: tuple[object, ...] = (
+            "end",
+            spec.size,
+            spec.palette,
+            scene.caption,
+            spec.call_to_action,
+            _file_key(spec.logo_path),
+            _file_key(spec.font_path),
+            spec.seed,
+            spec.variation,
+        )
+    else:
+        key = (
+            "frame",
+            _file_key(scene.frame_path),
+            spec.size,
+            len(spec.scenes),
+            spec.storyboard_marks,
+        )
+    source = _cache.get(key)
+    if source is None:
+        if slot.end_card:
+            image = draw_end_card(
+                spec.size,
+                spec.palette,
+                scene.caption,
+                spec.call_to_action,
+                spec.logo_path,
+                load,
+                rng("end card", spec.seed, spec.variation),
+            )
+        else:
+            image = load_storyboard_frame(
+                scene.frame_path, spec.size, scene.index, len(spec.scenes), spec.storyboard_marks
+            )
+        source = PaddedSource.from_image(image)
+        _cache[key] = source
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    else:
+        _cache.move_to_end(key)
+    return source, (source.width, source.height)
+
+
+def _file_key(path: Path | None) -> tuple[str, int, int] | None:
+    if path is None:
+        return None
+    stat = path.stat()
+    return (str(path), stat.st_mtime_ns, stat.st_size)
 
 
 class SceneRenderer:
@@ -61,23 +120,7 @@ class SceneRenderer:
         self.size = spec.size
         self.fps = spec.fps
         self.scaler = scaler
-        scene = spec.scenes[slot.position]
-        if slot.end_card:
-            image = draw_end_card(
-                spec.size,
-                spec.palette,
-                scene.caption,
-                spec.call_to_action,
-                spec.logo_path,
-                load,
-                rng("end card", spec.seed, spec.variation),
-            )
-        else:
-            image = load_storyboard_frame(
-                scene.frame_path, spec.size, len(spec.scenes), spec.storyboard_marks
-            )
-        self.source = PaddedSource.from_image(image)
-        self.source_size = image.size
+        self.source, self.source_size = _source(spec, slot, load)
         self.caption: CaptionLayer | None = None
         if slot.card_box is not None:
             text = slot.caption or CaptionText(lines=(), font_px=1, width=0, height=0)

@@ -13,6 +13,7 @@ Every clip worker rebuilds the same plan from the same spec (it is cheap and det
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -71,7 +72,7 @@ def frame_bounds(durations: list[float], fps: int) -> list[int]:
     for duration in durations:
         total += duration
         bounds.append(round(total * fps))
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in itertools.pairwise(bounds):
         if b <= a:
             raise ValueError(f"every scene must last at least one frame (1/{fps} s)")
     return bounds
@@ -152,8 +153,8 @@ def _caption_plan(
     boxes = [cover] if cover is not None else []
     if caption is not None:
         cx, cy = (area[0] + area[2]) / 2, (area[1] + area[3]) / 2
-        w, h = caption.width + 2 * pad_x, caption.height + 2 * pad_y
-        w = max(w, (area[2] - area[0]) * 0.55)
+        h = caption.height + 2 * pad_y
+        w = max(caption.width + 2 * pad_x, (area[2] - area[0]) * 0.55)
         boxes.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
     x0 = min(b[0] for b in boxes)
     y0 = min(b[1] for b in boxes)

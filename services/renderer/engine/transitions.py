@@ -25,8 +25,11 @@ def _mix(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
         return a
     if w >= 256:
         return b
-    out = (a.astype(np.uint16) * (256 - w) + b * np.uint16(w) + 128) >> 8
-    return out.astype(np.uint8)
+    total = a.astype(np.uint16) * np.uint16(256 - w)
+    total += b * np.uint16(w)
+    total += np.uint16(128)
+    mixed: np.ndarray = np.right_shift(total, 8).astype(np.uint8)
+    return mixed
 
 
 def solid(colour_yuv: tuple[int, int, int], size: tuple[int, int]) -> np.ndarray:
@@ -58,7 +61,9 @@ def blend(
     return _mix(a, b, t)
 
 
-def _push(a: np.ndarray, b: np.ndarray, t: float, size: tuple[int, int], vertical: bool) -> np.ndarray:
+def _push(
+    a: np.ndarray, b: np.ndarray, t: float, size: tuple[int, int], vertical: bool
+) -> np.ndarray:
     width, height = size
     extent = height if vertical else width
     shift = min(extent, max(0, round(t * extent / 2) * 2))

@@ -1,0 +1,344 @@
+"""Benchmark: the local video engine against an equivalent FFmpeg filter graph.
+
+Renders a storyboard of `--scenes` synthetic frames (drawn by the storyboard renderer,
+`shared.providers.local.frames.draw_frame`, with a product image) into a `--seconds` long
+video at `--size`, twice:
+
+1. the engine: `render_clip` for every scene in a ProcessPoolExecutor of `--workers`
+   processes (longest scenes first), then `compose` (stream copy + AAC soundtrack);
+2. the reference: one `ffmpeg` command (imageio-ffmpeg's binary) with the usual filter
+   graph for the same job: zoompan Ken Burns per scene, xfade crossfades, a logo overlay,
+   libx264 veryfast crf 23, AAC from a sine source, +faststart.
+
+Each runs in a fresh child process that reports wall seconds, CPU seconds (its own plus
+its children's, from getrusage RUSAGE_SELF + RUSAGE_CHILDREN) and peak RSS (ru_maxrss of
+itself and of its largest child). Prints both rows, the speed factor (video seconds per
+wall second) and the ratio reference wall / engine wall. Targets: ratio >= 1.0, engine
+peak RSS < 400 MB. Exits 0 whether or not the targets are met.
+
+    .venv/bin/python bench/render.py                    # 30 s, 1080x1920, 6 scenes
+    .venv/bin/python bench/render.py --seconds 60 --scenes 12   # the memory case
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+BEATS = ("hook", "problem", "solution", "benefit", "cta")
+CAPTIONS = {
+    "hook": "Meet the Aurora bottle",
+    "problem": "Warm water by noon?",
+    "solution": "Aurora keeps it ice cold for 24 hours",
+    "benefit": "Leak-proof and dishwasher safe",
+    "cta": "Shop now at aurora.example",
+}
+COLORS = ("#0f4c5c", "#e36414", "#fb8b24")
+ZOOM = (1.03, 1.12)
+TRANSITION_S = 0.5
+
+
+# ------------------------------------------------------------------------------ inputs
+
+
+def _product_png() -> bytes:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (600, 800), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle((150, 110, 450, 770), 70, fill=(232, 232, 240, 255))
+    draw.rounded_rectangle((215, 40, 385, 130), 18, fill=(38, 40, 58, 255))
+    draw.ellipse((205, 300, 395, 490), fill=(240, 120, 60, 255))
+    draw.rectangle((150, 560, 450, 600), fill=(15, 76, 92, 255))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def _logo(path: Path) -> None:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (360, 120), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((0, 0, 120, 120), fill=(251, 139, 36, 255))
+    draw.rounded_rectangle((140, 30, 360, 90), 20, fill=(255, 255, 255, 255))
+    image.save(path)
+
+
+def _beats(count: int) -> list[str]:
+    if count == 1:
+        return ["cta"]
+    if count < 5:
+        return [*BEATS[: count - 1], "cta"]
+    return ["hook", "problem", "solution", *["benefit"] * (count - 4), "cta"]
+
+
+def make_inputs(folder: Path, size: tuple[int, int], seconds: float, count: int) -> dict[str, Any]:
+    from shared.providers.local.frames import draw_frame
+
+    product = _product_png()
+    scenes = []
+    each = round(seconds / count, 3)
+    durations = [each] * (count - 1) + [round(seconds - each * (count - 1), 3)]
+    for index, (beat, duration) in enumerate(zip(_beats(count), durations, strict=True), 1):
+        path = folder / f"scene_{index}.jpg"
+        path.write_bytes(
+            draw_frame(
+                size=size,
+                caption=CAPTIONS[beat],
+                beat=beat,
+                scene_index=index,
+                scene_count=count,
+                colors=list(COLORS),
+                tone="bold",
+                seed="bench-job",
+                product_image=product if beat in ("hook", "solution", "benefit") else None,
+            )
+        )
+        scenes.append(
+            {
+                "index": index,
+                "frame": str(path),
+                "duration": duration,
+                "caption": CAPTIONS[beat],
+                "beat": beat,
+            }
+        )
+    logo = folder / "logo.png"
+    _logo(logo)
+    return {"size": list(size), "scenes": scenes, "logo": str(logo), "out": str(folder)}
+
+
+# ------------------------------------------------------------------------------ child runs
+
+
+def _usage() -> dict[str, float]:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "cpu_self": me.ru_utime + me.ru_stime,
+        "cpu_children": kids.ru_utime + kids.ru_stime,
+        "rss_self_mb": me.ru_maxrss / 1024,
+        "rss_children_mb": kids.ru_maxrss / 1024,
+    }
+
+
+def run_engine(job: dict[str, Any], workers: int, threads: int) -> dict[str, Any]:
+    from services.renderer.engine import RenderSpec, SceneInput, compose, probe, render_clip
+
+    out = Path(str(job["out"]))
+    scenes = tuple(
+        SceneInput(s["index"], Path(s["frame"]), s["duration"], s["caption"], s["beat"])
+        for s in job["scenes"]
+    )
+    spec = RenderSpec(
+        size=tuple(job["size"]),
+        scenes=scenes,
+        seed="bench-job",
+        colors=COLORS,
+        logo_path=Path(str(job["logo"])),
+        transition_s=TRANSITION_S,
+        encoder_threads=threads,
+    )
+    clips = [out / f"clip_{n}.mp4" for n in range(1, len(scenes) + 1)]
+    before = _usage()
+    start = time.perf_counter()
+    # Longest scenes first, so the last clip to finish is a short one.
+    order = sorted(range(1, len(scenes) + 1), key=lambda n: -scenes[n - 1].duration_s)
+    with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+        futures = [pool.submit(render_clip, spec, n, clips[n - 1]) for n in order]
+        for future in as_completed(futures):
+            future.result()
+    clips_done = time.perf_counter()
+    final = out / "engine.mp4"
+    compose(spec, clips, final)
+    wall = time.perf_counter() - start
+    after = _usage()
+    info = probe(final)
+    return {
+        "wall": wall,
+        "clips_wall": clips_done - start,
+        "compose_wall": wall - (clips_done - start),
+        "cpu": (after["cpu_self"] - before["cpu_self"])
+        + (after["cpu_children"] - before["cpu_children"]),
+        "rss_self_mb": after["rss_self_mb"],
+        "rss_children_mb": after["rss_children_mb"],
+        "duration": info.duration_s,
+        "bytes": info.size_bytes,
+        "video": f"{info.width}x{info.height} {info.video_codec} {info.pix_fmt} {info.fps:g} fps",
+    }
+
+
+def reference_command(job: dict[str, Any], ffmpeg: str, output: Path) -> list[str]:
+    width, height = job["size"]
+    scenes = job["scenes"]
+    fps = 30
+    total = sum(s["duration"] for s in scenes)
+    args = [ffmpeg, "-y", "-hide_banner", "-loglevel", "error"]
+    graph = []
+    for i, scene in enumerate(scenes):
+        args += ["-i", scene["frame"]]
+        # xfade overlaps neighbours by TRANSITION_S: all but the last input run that much longer.
+        length = scene["duration"] + (TRANSITION_S if i < len(scenes) - 1 else 0)
+        frames = round(length * fps)
+        z0, z1 = ZOOM
+        graph.append(
+            f"[{i}:v]zoompan=z='{z0}+{z1 - z0}*on/{frames}':x='iw/2-(iw/zoom/2)':"
+            f"y='ih/2-(ih/zoom/2)':d={frames}:s={width}x{height}:fps={fps},"
+            f"setsar=1,format=yuv420p[v{i}]"
+        )
+    logo_input = len(scenes)
+    args += ["-i", str(job["logo"])]
+    args += ["-f", "lavfi", "-i", f"sine=frequency=220:sample_rate=48000:duration={total}"]
+    previous, offset = "v0", 0.0
+    for i in range(1, len(scenes)):
+        offset += scenes[i - 1]["duration"]
+        graph.append(
+            f"[{previous}][v{i}]xfade=transition=fade:duration={TRANSITION_S}:offset={offset:.3f}[x{i}]"
+        )
+        previous = f"x{i}"
+    short = min(width, height)
+    graph.append(
+        f"[{logo_input}:v]scale={round(short * 0.2)}:-1,format=rgba,colorchannelmixer=aa=0.85[logo]"
+    )
+    margin = round(short * 0.05)
+    graph.append(f"[{previous}][logo]overlay=W-w-{margin}:{margin},format=yuv420p[out]")
+    args += ["-filter_complex", ";".join(graph), "-map", "[out]", "-map", f"{logo_input + 1}:a"]
+    args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p"]
+    args += ["-r", str(fps), "-c:a", "aac", "-b:a", "160k", "-movflags", "+faststart"]
+    args += ["-t", f"{total:.3f}", str(output)]
+    return args
+
+
+def run_reference(job: dict[str, Any]) -> dict[str, Any]:
+    import imageio_ffmpeg
+
+    from services.renderer.engine import probe
+
+    output = Path(str(job["out"])) / "reference.mp4"
+    command = reference_command(job, imageio_ffmpeg.get_ffmpeg_exe(), output)
+    before = _usage()
+    start = time.perf_counter()
+    subprocess.run(command, check=True)
+    wall = time.perf_counter() - start
+    after = _usage()
+    info = probe(output)
+    return {
+        "wall": wall,
+        "cpu": after["cpu_children"] - before["cpu_children"],
+        "rss_self_mb": after["rss_self_mb"],
+        "rss_children_mb": after["rss_children_mb"],
+        "duration": info.duration_s,
+        "bytes": info.size_bytes,
+        "video": f"{info.width}x{info.height} {info.video_codec} {info.pix_fmt} {info.fps:g} fps",
+    }
+
+
+def _child(mode: str, job_path: str, workers: int, threads: int) -> None:
+    job = json.loads(Path(job_path).read_text())
+    result = run_engine(job, workers, threads) if mode == "engine" else run_reference(job)
+    print(json.dumps(result))
+
+
+def _run_child(mode: str, job_path: Path, workers: int, threads: int) -> dict[str, Any]:
+    completed = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(job_path), "--workers", str(workers),
+         "--threads", str(threads)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )  # fmt: skip
+    if completed.returncode != 0:
+        sys.stderr.write(completed.stderr)
+        raise SystemExit(f"{mode} run failed (exit {completed.returncode})")
+    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
+
+
+# ------------------------------------------------------------------------------ main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--scenes", type=int, default=6)
+    parser.add_argument("--size", default="1080x1920", help="WIDTHxHEIGHT (even)")
+    parser.add_argument("--workers", type=int, default=2, help="clip worker processes")
+    parser.add_argument("--threads", type=int, default=2, help="x264 threads per clip encoder")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each; the best is compared")
+    parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--keep", type=Path, help="keep the inputs and outputs in this folder")
+    parser.add_argument("--child", nargs=2, metavar=("MODE", "JOB"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child[0], args.child[1], args.workers, args.threads)
+        return
+
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    with tempfile.TemporaryDirectory(prefix="bench-render-") as scratch:
+        folder = args.keep or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        job = make_inputs(folder, (width, height), args.seconds, args.scenes)
+        job_path = folder / "job.json"
+        job_path.write_text(json.dumps(job))
+        print(
+            f"render bench: {args.seconds:g} s, {width}x{height}, {args.scenes} scenes, "
+            f"{args.workers} clip workers x {args.threads} x264 threads; "
+            f"cpu_count={os.cpu_count()} loadavg={os.getloadavg()[0]:.2f} (before)"
+        )
+        runs: dict[str, list[dict[str, Any]]] = {"engine": [], "reference": []}
+        modes = ["engine"] + ([] if args.skip_reference else ["reference"])
+        for _ in range(args.repeat):
+            for mode in modes:
+                runs[mode].append(_run_child(mode, job_path, args.workers, args.threads))
+        print(f"loadavg after: {os.getloadavg()[0]:.2f} (other work on the machine skews walls)")
+        print()
+        header = f"{'wall s':>7} {'speed':>6} {'cpu s':>6} {'rss self':>9} {'rss child':>10}"
+        print(f"{'':10} {header}  output")
+        best = {}
+        for mode in modes:
+            for number, run in enumerate(runs[mode], 1):
+                label = mode if args.repeat == 1 else f"{mode}#{number}"
+                wall = float(run["wall"])
+                print(
+                    f"{label:10} {wall:7.2f} {args.seconds / wall:5.2f}x {float(run['cpu']):6.1f} "
+                    f"{float(run['rss_self_mb']):7.0f}MB {float(run['rss_children_mb']):8.0f}MB  "
+                    f"{run['duration']} s, {run['video']}, {int(run['bytes']) / 1e6:.1f} MB"
+                )
+            best[mode] = min(runs[mode], key=lambda r: float(r["wall"]))
+        engine = best["engine"]
+        print()
+        print(
+            f"engine phases (best run): clips {float(engine['clips_wall']):.2f} s, "
+            f"compose {float(engine['compose_wall']):.2f} s"
+        )
+        if args.repeat > 1:
+            walls = [float(r["wall"]) for r in runs["engine"]]
+            print(f"engine wall median {statistics.median(walls):.2f} s over {len(walls)} runs")
+        peak = max(float(engine["rss_self_mb"]), float(engine["rss_children_mb"]))
+        print(f"engine peak RSS (largest process): {peak:.0f} MB   target < 400 MB")
+        if "reference" in best:
+            ratio = float(best["reference"]["wall"]) / float(engine["wall"])
+            print(f"ratio reference wall / engine wall: {ratio:.2f}   target >= 1.0")
+
+
+if __name__ == "__main__":
+    main()

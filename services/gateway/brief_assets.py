@@ -1,0 +1,48 @@
+"""The assets a brief names, checked before the job is written: unknown ids (or another
+client's) are refused with 422, and a brief with no brand colours takes its logo's."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.gateway.errors import Unprocessable
+from services.gateway.keys import BUS
+from services.gateway.uploads import find_assets
+from shared.models import GenerationRequest
+
+LOGO_PALETTE_SIZE = 3
+
+
+def named_assets(generation: GenerationRequest) -> dict[str, list[str]]:
+    """Every asset id in the brief, with the fields that name it."""
+    named: dict[str, list[str]] = {}
+    for n, asset_id in enumerate(generation.assets):
+        named.setdefault(asset_id, []).append(f"assets.{n}")
+    for field, asset_id in (
+        ("brand.logo_asset_id", generation.brand.logo_asset_id),
+        ("brand.font_asset_id", generation.brand.font_asset_id),
+    ):
+        if asset_id:
+            named.setdefault(asset_id, []).append(field)
+    return named
+
+
+async def resolve_assets(
+    request: web.Request, generation: GenerationRequest, client_id: str
+) -> GenerationRequest:
+    named = named_assets(generation)
+    if not named:
+        return generation  # nothing to check: no call, so a brief is accepted without NATS
+    found, missing = await find_assets(request.app[BUS], client_id, list(named))
+    if missing:
+        details = [
+            {"field": field, "message": f"asset {asset_id} not found", "type": "unknown_asset"}
+            for asset_id in missing
+            for field in named[asset_id]
+        ]
+        raise Unprocessable(f"unknown assets: {', '.join(sorted(missing))}", details)
+    logo = next((a for a in found if a.id == generation.brand.logo_asset_id), None)
+    if generation.brand.colors or logo is None or not logo.dominant_colors:
+        return generation
+    brand = generation.brand.model_copy(update={"colors": logo.dominant_colors[:LOGO_PALETTE_SIZE]})
+    return generation.model_copy(update={"brand": brand})
