@@ -162,6 +162,18 @@ class ExportRequest(StrictModel):
     variation: int = Field(default=1, ge=1, le=5)
 
 
+class CostItem(BaseModel):
+    """One line of a job's estimate: what a role costs on the chosen model."""
+
+    role: str
+    stage: str
+    model: str
+    unit: str
+    units: float
+    unit_price_usd: float
+    amount_usd: float
+
+
 class Job(BaseModel):
     """The one representation of a job: POST answer, GET, list, SSE."""
 
@@ -174,6 +186,7 @@ class Job(BaseModel):
     approved_at: datetime | None = None
     estimated_cost: float | None = None
     actual_cost: float | None = None
+    cost_items: list[CostItem] = Field(default_factory=list)
     retry_count: int = 0
     error_message: str | None = None
     video_url: str | None = None

@@ -1,5 +1,5 @@
 -- Roll the gateway's app.db back to the v1 schema (migrations/000_base.sql) from v2
--- (001_v2_video_generation.sql, 002_gateway_outbox.sql, 003_job_outputs.sql, all applied).
+-- (001_v2_video_generation.sql, 002_gateway_outbox.sql, 003_job_outputs.sql, 004_job_cost_items.sql, all applied).
 --
 -- Needs SQLite >= 3.35 (ALTER TABLE ... DROP COLUMN); the image's sqlite3 is 3.40. With the
 -- gateway stopped, back up first, then run it with -bail so the first error stops it and the
@@ -11,7 +11,7 @@
 -- Kept: every v1 column of generated_videos with its values, for every row (rows created by
 -- v2 too; their status may be one v1 does not know, e.g. storyboard_ready).
 -- Dropped: the v2 columns (storyboards, approval, costs, retries, outputs ...), the v2 indexes
--- and trigger, the outbox and the processed-event ledger. schema_migrations forgets 001-003, so
+-- and trigger, the outbox and the processed-event ledger. schema_migrations forgets 001-004, so
 -- starting v2 again re-applies them and the v1 rows upgrade as they did the first time.
 BEGIN IMMEDIATE;
 
@@ -28,7 +28,8 @@ DROP INDEX IF EXISTS idx_generated_videos_client_created;
 DROP TABLE IF EXISTS outbox;
 DROP TABLE IF EXISTS processed_events;
 
--- 003, 002, 001: the columns they added, newest first.
+-- 004, 003, 002, 001: the columns they added, newest first.
+ALTER TABLE generated_videos DROP COLUMN cost_items;
 ALTER TABLE generated_videos DROP COLUMN outputs;
 ALTER TABLE generated_videos DROP COLUMN attempt;
 ALTER TABLE generated_videos DROP COLUMN updated_at;
@@ -48,6 +49,9 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
 );
 DELETE FROM schema_migrations
-WHERE name IN ('001_v2_video_generation.sql', '002_gateway_outbox.sql', '003_job_outputs.sql');
+WHERE name IN (
+    '001_v2_video_generation.sql', '002_gateway_outbox.sql', '003_job_outputs.sql',
+    '004_job_cost_items.sql'
+);
 
 COMMIT;

@@ -14,14 +14,16 @@ from services.gateway.billing_client import (
     commit_job,
     request_quote,
 )
+from services.gateway.billing_estimate import Estimate
 from services.gateway.bodies import read_body
 from services.gateway.errors import ApiError, BudgetExhausted, Unavailable
 from services.gateway.keys import BUS, SETTINGS
 from services.gateway.middlewares import principal_of
 from shared.billing import CommitStage
-from shared.models import GenerationRequest, Storyboard
+from shared.models import CostItem, GenerationRequest, Storyboard
 
 FREE_BACKEND = "local"
+
 BACKENDS = ("local", "replicate")
 
 
@@ -36,12 +38,12 @@ async def reserve(
     stage: CommitStage,
     generation: GenerationRequest,
     storyboard: Storyboard | None = None,
-) -> float:
-    """Reserve the stage's estimate with billing; returns it. Free work needs no billing,
-    so a local job is accepted even while NATS is down (the outbox sends it later)."""
+) -> Estimate:
+    """Reserve the stage's money with billing; returns the job's whole estimate. Free work
+    needs no billing, so a local job is accepted even while NATS is down."""
     backend = _backend(request)
     if backend == FREE_BACKEND:
-        return 0.0
+        return Estimate(total_usd=0.0, items=[])
     durations = [scene.duration_s for scene in storyboard.scenes] if storyboard else None
     try:
         reply = await commit_job(
@@ -64,7 +66,8 @@ async def reserve(
             reply.budget.model_dump(mode="json"),
             headers={"Retry-After": retry_after},
         )
-    return float(reply.quote.estimated_cost)
+    items = [CostItem.model_validate(item, from_attributes=True) for item in reply.quote.line_items]
+    return Estimate(total_usd=float(reply.quote.estimated_cost), items=items)
 
 
 async def estimate(request: web.Request) -> web.Response:

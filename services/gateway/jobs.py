@@ -7,8 +7,17 @@ import base64
 import uuid
 from collections.abc import Callable
 
+from services.gateway.billing_estimate import Estimate
 from services.gateway.errors import Conflict, Forbidden, NotFound, Unprocessable
-from services.gateway.rows import JobRecord, enqueue, event_for, load, record_from, write
+from services.gateway.rows import (
+    JobRecord,
+    cost_items_json,
+    enqueue,
+    event_for,
+    load,
+    record_from,
+    write,
+)
 from shared.db import NOW_SQL, Database
 from shared.events import (
     ExportRequested,
@@ -72,13 +81,14 @@ class JobStore:
         job_id: str,
         client_id: str,
         request: GenerationRequest,
-        estimated_cost: float = 0.0,
+        estimate: Estimate | None = None,
     ) -> JobRecord:
+        estimate = estimate or Estimate(total_usd=0.0, items=[])
         async with self.db.transaction() as tx:
             await tx.execute(
                 "INSERT INTO generated_videos (id, campaign_id, client_id, status, prompt,"
-                " request_json, progress, estimated_cost, updated_at)"
-                f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, {NOW_SQL})",
+                " request_json, progress, estimated_cost, cost_items, updated_at)"
+                f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {NOW_SQL})",
                 (
                     job_id,
                     request.campaign_id,
@@ -89,7 +99,8 @@ class JobStore:
                     Progress(
                         stage="queued", message="waiting for a storyboard worker"
                     ).model_dump_json(),
-                    estimated_cost,
+                    estimate.total_usd,
+                    cost_items_json(estimate.items),
                 ),
             )
             for payload in (JobCreated(request=request), StoryboardRequested(request=request)):
@@ -210,7 +221,7 @@ class JobStore:
             )
         require(record, (JobStatus.approved,), "render")
 
-    async def request_render(self, job_id: str, render_estimate: float = 0.0) -> JobRecord:
+    async def request_render(self, job_id: str, estimate: Estimate | None = None) -> JobRecord:
         async with self.db.transaction() as tx:
             record = await load(tx, job_id)
             self.check_renderable(record)
@@ -222,8 +233,15 @@ class JobStore:
                 status=JobStatus.rendering,
                 progress=progress.model_dump_json(),
                 error_message=None,
-                estimated_cost=(record.job.estimated_cost or 0.0) + render_estimate,
             )
+            if estimate is not None and estimate.items:
+                # Re-priced with the approved storyboard's real scene lengths.
+                await write(
+                    tx,
+                    job_id,
+                    estimated_cost=estimate.total_usd,
+                    cost_items=cost_items_json(estimate.items),
+                )
             render = RenderRequested(request=record.request, storyboard=record.job.storyboard)
             await enqueue(tx, event_for(record, render))
             record = await load(tx, job_id)

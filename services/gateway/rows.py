@@ -16,6 +16,7 @@ from shared.bus import Bus
 from shared.db import NOW_SQL, Transaction
 from shared.events import Event, Payload
 from shared.models import (
+    CostItem,
     GenerationRequest,
     Job,
     JobStatus,
@@ -26,6 +27,7 @@ from shared.models import (
 )
 
 OUTPUTS = TypeAdapter(list[VideoOutput])
+COST_ITEMS = TypeAdapter(list[CostItem])
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ def record_from(row: sqlite3.Row) -> JobRecord:
         approved_at=row["approved_at"],
         estimated_cost=row["estimated_cost"],
         actual_cost=row["actual_cost"],
+        cost_items=COST_ITEMS.validate_json(row["cost_items"] or "[]"),
         retry_count=row["retry_count"],
         error_message=row["error_message"],
         video_url=row["video_url"],
@@ -120,3 +123,7 @@ async def enqueue(tx: Transaction, event: Event[Any]) -> None:
 def outputs_json(outputs: list[VideoOutput]) -> str:
     # URLs are stored too, but replaced by the API's own on every read (record_from).
     return OUTPUTS.dump_json(outputs).decode()
+
+
+def cost_items_json(items: list[CostItem]) -> str:
+    return COST_ITEMS.dump_json(items).decode()
