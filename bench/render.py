@@ -309,7 +309,9 @@ def main() -> None:
         for _ in range(args.repeat):
             for mode in modes:
                 runs[mode].append(_run_child(mode, job_path, args.workers, args.threads))
-        print(f"loadavg after: {os.getloadavg()[0]:.2f} (other work on the machine skews walls)")
+        print(
+            f"loadavg after: {os.getloadavg()[0]:.2f} (includes these runs; other work skews walls)"
+        )
         print()
         header = f"{'wall s':>7} {'speed':>6} {'cpu s':>6} {'rss self':>9} {'rss child':>10}"
         print(f"{'':10} {header}  output")

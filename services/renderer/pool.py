@@ -17,6 +17,8 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     # The parent handles Ctrl-C; workers finish or are cancelled through it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Pay the engine's imports (PyAV, numpy, Pillow) at start-up, not in the first clip.
+    import services.renderer.engine  # noqa: F401
 
 
 def clip_pool(workers: int) -> ProcessPoolExecutor:

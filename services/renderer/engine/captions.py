@@ -143,12 +143,12 @@ class CaptionLayer:
         overlay = self._overlays.get(name)
         if overlay is None:
             card, ink = self._images
-            if name == "full":
+            image = card
+            if name == "full" and ink is not None:
                 image = card.copy()
-                if ink is not None:
-                    image.alpha_composite(ink)
-            else:
-                image = card if name == "card" else ink  # type: ignore[assignment]
+                image.alpha_composite(ink)
+            elif name == "ink" and ink is not None:
+                image = ink
             overlay = Overlay(image, *self._at, self._frame_size)
             self._overlays[name] = overlay
         return overlay

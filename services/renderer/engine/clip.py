@@ -8,7 +8,10 @@ the same instants, so consecutive clips join seamlessly by stream copy.
 
 from __future__ import annotations
 
+import ctypes
+from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -109,4 +112,22 @@ def render_clip(
         except BaseException:
             encoder.abort()
             raise
+    del frames, encoder
+    _trim_heap()
     return probe(out_path)
+
+
+def _trim_heap() -> None:
+    """Hand freed heap pages back to the OS between clips (glibc keeps them otherwise, and a
+    long-lived worker's RSS would ratchet up to the worst clip plus fragmentation)."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim: Callable[[int], int] | Literal[False] | None = None

@@ -45,7 +45,8 @@ def caption_band(size: tuple[int, int]) -> Box:
 
 def caption_area(size: tuple[int, int]) -> Box:
     """The storyboard renderer's caption area (where its panel is centred)."""
-    return tuple(float(v) for v in _geometry(*size).caption_area)  # type: ignore[return-value]
+    x0, y0, x1, y1 = _geometry(*size).caption_area
+    return (float(x0), float(y0), float(x1), float(y1))
 
 
 def baked_caption_box(size: tuple[int, int], caption: str) -> Box | None:

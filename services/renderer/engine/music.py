@@ -6,6 +6,7 @@ is set by the caller (`audio`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -96,16 +97,27 @@ def _envelope(n: int, attack: float, release: float) -> np.ndarray:
     return env
 
 
+_TABLE_BITS = 12
+_TABLE_SIZE = 1 << _TABLE_BITS
+
+
+@lru_cache(maxsize=1)
+def _warm_saw() -> np.ndarray:
+    """One period of a band-limited, gently low-passed sawtooth (12 harmonics): bright
+    enough to carry on phone speakers, soft enough to sit under a voice."""
+    phase = np.arange(_TABLE_SIZE) / _TABLE_SIZE * 2 * np.pi
+    wave = sum(np.sin(n * phase) / n * np.exp(-n / 7) for n in range(1, 13))
+    table: np.ndarray = (wave / np.abs(wave).max()).astype(np.float32)
+    return table
+
+
 def _pad_voice(freq: float, n: int, detune: float) -> np.ndarray:
-    t = np.arange(n, dtype=np.float32) / SAMPLE_RATE
-    phase = 2 * np.pi * freq * (1 + detune) * t
-    # A soft saw: the first harmonics only, so the pad is warm rather than buzzy.
-    return (
-        np.sin(phase)
-        + 0.3 * np.sin(2 * phase)
-        + 0.12 * np.sin(3 * phase)
-        + 0.05 * np.sin(4 * phase)
-    )
+    # Wavetable lookup with a 32-bit phase accumulator: the product wraps modulo 2**32,
+    # which is exactly the phase wrapping, and its top 12 bits index the table.
+    step = np.uint32(round(freq * (1 + detune) / SAMPLE_RATE * 2**32) % 2**32)
+    phase = np.arange(n, dtype=np.uint32) * step
+    voice: np.ndarray = _warm_saw()[phase >> np.uint32(32 - _TABLE_BITS)]
+    return voice
 
 
 def _pluck(freq: float, seconds: float, decay: float, bright: float) -> np.ndarray:
@@ -121,9 +133,11 @@ def _pluck(freq: float, seconds: float, decay: float, bright: float) -> np.ndarr
 def _kick() -> np.ndarray:
     n = round(0.38 * SAMPLE_RATE)
     t = np.arange(n, dtype=np.float32) / SAMPLE_RATE
+    # A pitch drop from ~130 Hz to 46 Hz plus a short click, so it is heard on small speakers.
     phase = 2 * np.pi * (46 * t + 85 * 0.04 * (1 - np.exp(-t / 0.04)))
     env = np.exp(-t / 0.15) * np.minimum(1.0, t / 0.003)
-    out: np.ndarray = (np.sin(phase) * env).astype(np.float32)
+    click = np.sin(2 * np.pi * 1800 * t) * np.exp(-t / 0.004) * 0.25
+    out: np.ndarray = (np.sin(phase) * env + click).astype(np.float32)
     return out
 
 
@@ -172,7 +186,7 @@ def _pads(
     n = bar + round(release * SAMPLE_RATE)
     attack = 0.9 if kind == "airy" else 0.25
     env = _envelope(n, attack, release)
-    level = {"pads": 0.11, "pulse": 0.07, "arp": 0.07, "bounce": 0.08, "airy": 0.1}[kind]
+    level = {"pads": 0.11, "pulse": 0.1, "arp": 0.09, "bounce": 0.09, "airy": 0.1}[kind]
     if kind == "pulse":
         # Sidechain-style pumping on every beat: the pad breathes with the kick.
         beat = bar // 4
@@ -189,13 +203,13 @@ def _pads(
 def _bass(track: _Track, note: int, start: int, beat: int, kind: str) -> None:
     freq = _freq(note)
     if kind == "pulse":
-        hits = [(i * beat + beat // 2, 0.22) for i in range(4)]  # off-beat eighths
+        hits = [(i * beat + beat // 2, 0.14) for i in range(4)]  # off-beat eighths
     elif kind == "bounce":
         hits = [(0, 0.3), (beat * 3 // 2, 0.2), (beat * 2, 0.26), (beat * 3, 0.2)]
     elif kind == "airy":
         hits = [(0, 0.2)]
     else:
-        hits = [(0, 0.26), (beat * 2, 0.22)]
+        hits = [(0, 0.2), (beat * 2, 0.17)]
     for offset, level in hits:
         track.add(start + offset, _pluck(freq, 0.9, 0.45, 0.25) * level)
 
@@ -210,12 +224,12 @@ def _drums(
         kicks = range(0, 4, 2) if bar_index % 2 == 0 else range(0)
     else:
         kicks = range(0, 4, 2)
-    level = 0.42 if kind != "airy" else 0.3
+    level = {"pulse": 0.3, "airy": 0.22}.get(kind, 0.32)
     for i in kicks:
         track.add(start + i * beat, kick * level)
     if kind in ("pulse", "bounce", "arp"):
         for i in range(4):
-            hat = _noise_hit(noise, 0.08, 0.022, 1.0) * (0.09 if kind == "pulse" else 0.06)
+            hat = _noise_hit(noise, 0.08, 0.022, 1.0) * (0.12 if kind == "pulse" else 0.08)
             track.add(start + i * beat + beat // 2, hat, pan=0.3)
     if kind == "bounce":
         for i in (1, 3):

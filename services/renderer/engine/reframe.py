@@ -36,6 +36,10 @@ _FILL_BRIGHTNESS = 0.55
 _FILL_DOWNSCALE = 8
 
 
+def _canceled(cancel_file: Path | None, count: int) -> bool:
+    return cancel_file is not None and count % _CANCEL_CHECK_FRAMES == 0 and cancel_file.exists()
+
+
 def _even(value: float) -> int:
     return max(2, round(value / 2) * 2)
 
@@ -147,8 +151,7 @@ def reframe(
                 for frame in packet.decode():
                     if not isinstance(frame, av.VideoFrame):
                         continue
-                    checking = cancel_file is not None and count % _CANCEL_CHECK_FRAMES == 0
-                    if checking and cancel_file.exists():  # type: ignore[union-attr]
+                    if _canceled(cancel_file, count):
                         raise RenderCanceled(f"reframe of {src.name}: canceled")
                     buffer = padder.frame(frame)
                     encoded = to_video_frame(buffer, width, height)

@@ -22,7 +22,7 @@ from services.renderer.engine.layout import baked_caption_box, caption_area, cap
 from services.renderer.engine.looks import Look, look_for, rng
 from services.renderer.engine.motion import MotionPath, choose_path, end_card_path, map_box
 from services.renderer.engine.spec import RenderSpec
-from services.renderer.engine.text import font_loader
+from services.renderer.engine.text import FontLoader, font_loader
 
 IntBox = tuple[int, int, int, int]
 _DAMPING = (1.0, 0.8, 0.6, 0.4, 0.25, 0.0)
@@ -121,7 +121,7 @@ def build_timeline(spec: RenderSpec) -> Timeline:
 
 
 def _caption_plan(
-    spec: RenderSpec, text: str, path: MotionPath, look: Look, load: object
+    spec: RenderSpec, text: str, path: MotionPath, look: Look, load: FontLoader
 ) -> tuple[MotionPath, CaptionText | None, IntBox | None]:
     """The motion path (damped if needed) and the caption card box for one scene.
 
@@ -133,7 +133,7 @@ def _caption_plan(
     area = caption_area(size)
     pad_x, pad_y = round(unit * 4.0), round(unit * 2.8)
     box = (round(area[2] - area[0]) - 2 * pad_x, round(area[3] - area[1]) - 2 * pad_y)
-    caption = fit_caption_text(text, box, unit, load) if text.strip() else None  # type: ignore[arg-type]
+    caption = fit_caption_text(text, box, unit, load) if text.strip() else None
     panel = baked_caption_box(size, text) if spec.storyboard_marks else None
     if caption is None and panel is None:
         return path, None, None
