@@ -87,6 +87,9 @@ class Scene(BaseModel):
     image_key: str | None = None
     image_url: str | None = None
     revision: int = 1
+    clip_asset_id: str | None = Field(
+        default=None, description="An uploaded video used as this scene's clip."
+    )
 
 
 class Storyboard(BaseModel):
@@ -105,6 +108,9 @@ class SceneEdit(StrictModel):
     caption: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     visual_prompt: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
     duration_s: float | None = Field(default=None, ge=1, le=30)
+    clip_asset_id: str | None = Field(
+        default=None, max_length=64, description="An uploaded video for this scene; null clears."
+    )
 
 
 class StoryboardEdit(StrictModel):

@@ -8,7 +8,7 @@ from aiohttp import web
 from services.gateway.errors import Unprocessable
 from services.gateway.keys import BUS
 from services.gateway.uploads import find_assets
-from shared.models import GenerationRequest
+from shared.models import GenerationRequest, StoryboardEdit
 
 LOGO_PALETTE_SIZE = 3
 
@@ -46,3 +46,27 @@ async def resolve_assets(
         return generation
     brand = generation.brand.model_copy(update={"colors": logo.dominant_colors[:LOGO_PALETTE_SIZE]})
     return generation.model_copy(update={"brand": brand})
+
+
+async def check_scene_clips(request: web.Request, edit: StoryboardEdit, client_id: str) -> None:
+    """Scene clips named in an edit must be the client's own uploaded videos."""
+    wanted = {
+        change.clip_asset_id: n
+        for n, change in enumerate(edit.scenes)
+        if change.clip_asset_id is not None
+    }
+    if not wanted:
+        return
+    found, missing = await find_assets(request.app[BUS], client_id, list(wanted))
+    not_video = [asset.id for asset in found if asset.kind != "video"]
+    details = [
+        {
+            "field": f"scenes.{wanted[asset_id]}.clip_asset_id",
+            "message": f"asset {asset_id} "
+            + ("is not a video" if asset_id in not_video else "not found"),
+            "type": "invalid_clip",
+        }
+        for asset_id in [*missing, *not_video]
+    ]
+    if details:
+        raise Unprocessable("scene clips must be your uploaded videos", details)

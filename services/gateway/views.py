@@ -10,7 +10,7 @@ from aiohttp import web
 
 from services.gateway import billing
 from services.gateway.bodies import read_body
-from services.gateway.brief_assets import resolve_assets
+from services.gateway.brief_assets import check_scene_clips, resolve_assets
 from services.gateway.cache import CachedJob, JobCache
 from services.gateway.errors import ApiError, NotFound
 from services.gateway.jobs import JobRecord
@@ -112,6 +112,7 @@ async def list_jobs(request: web.Request) -> web.Response:
 async def edit_storyboard(request: web.Request) -> web.Response:
     entry = await _visible(request)
     edit = await read_body(request, StoryboardEdit)
+    await check_scene_clips(request, edit, entry.client_id)
     record = await request.app[STORE].edit_storyboard(entry.job.id, edit)
     return _job_response(_remember(request, record))
 

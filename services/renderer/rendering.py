@@ -14,7 +14,13 @@ from services.renderer import engine
 from services.renderer.keys import clip_key, final_key, poster_key
 from shared.models import PLATFORM_SIZE, GenerationRequest, Storyboard, VideoOutput
 from shared.storage import LocalStorage
-from shared.uploads import AUDIO_EXTENSIONS, FONT_EXTENSIONS, IMAGE_EXTENSIONS, find_upload
+from shared.uploads import (
+    AUDIO_EXTENSIONS,
+    FONT_EXTENSIONS,
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    find_upload,
+)
 
 Report = Callable[[float, str], Awaitable[None]]
 CANCEL_DIR = Path(tempfile.gettempdir()) / "reelsmith-cancel"
@@ -69,19 +75,22 @@ class Renderer:
         music = None
         for asset_id in request.assets:
             music = music or await find_upload(self.storage, client_id, asset_id, AUDIO_EXTENSIONS)
-        scenes = tuple(
-            engine.SceneInput(
-                index=scene.index,
-                frame_path=self.storage.path(scene.image_key or ""),
-                duration_s=scene.duration_s,
-                caption=scene.caption,
-                beat=scene.beat or "solution",
+        scenes = []
+        for scene in storyboard.scenes:
+            clip = await find_upload(self.storage, client_id, scene.clip_asset_id, VIDEO_EXTENSIONS)
+            scenes.append(
+                engine.SceneInput(
+                    index=scene.index,
+                    frame_path=self.storage.path(scene.image_key or ""),
+                    duration_s=scene.duration_s,
+                    caption=scene.caption,
+                    beat=scene.beat or "solution",
+                    video_path=self.storage.path(clip) if clip else None,
+                )
             )
-            for scene in storyboard.scenes
-        )
         return engine.RenderSpec(
             size=video_size(request, self.divisor),
-            scenes=scenes,
+            scenes=tuple(scenes),
             variation=variation,
             seed=job_id,
             colors=tuple(brand.colors),

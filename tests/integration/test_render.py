@@ -10,6 +10,7 @@ import av
 import numpy as np
 from PIL import Image
 
+from tests.integration.test_assets import upload
 from tests.support.system import System
 from tests.support.waiting import eventually
 
@@ -145,3 +146,54 @@ async def test_export_reframes_for_another_platform(system: System, tmp_path: Pa
         "POST", f"/api/v2/jobs/{job['id']}/exports", json={"aspect": "4:3"}
     )
     assert status == 422 and body["error"]["details"][0]["field"] == "aspect"
+
+
+def green_video(seconds: float = 2.0, fps: int = 24) -> bytes:
+    """A short clip whose pictures are unmistakable: bright green with a moving bar."""
+    out = io.BytesIO()
+    with av.open(out, "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        for index in range(round(seconds * fps)):
+            pixels = np.zeros((120, 160, 3), np.uint8)
+            pixels[:, :] = (20, 230, 40)
+            pixels[:, (index * 5) % 150 : (index * 5) % 150 + 10] = (250, 250, 250)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return out.getvalue()
+
+
+async def test_an_uploaded_video_becomes_a_scene_clip(system: System, tmp_path: Path) -> None:
+    # A client uploads a short video and gets a storyboard.
+    status, asset = await eventually(
+        lambda: upload(system, green_video(), "clip.mp4", "video/mp4"),
+        lambda answer: answer[0] != 503,
+    )
+    assert status == 201 and asset["kind"] == "video", asset
+    job = await system.create_job(duration_s=10)
+    job = await system.wait_status(job["id"], "storyboard_ready")
+    path = f"/api/v2/jobs/{job['id']}/storyboard"
+
+    # Naming something that is not one of its videos as a scene clip is refused.
+    status, body, _ = await system.call(
+        "PATCH", path, json={"scenes": [{"index": 1, "clip_asset_id": "nope"}]}
+    )
+    assert status == 422
+    assert body["error"]["details"][0]["field"] == "scenes.0.clip_asset_id"
+
+    # Scene 1 takes the video; the render plays it there.
+    status, body, _ = await system.call(
+        "PATCH", path, json={"scenes": [{"index": 1, "clip_asset_id": asset["asset_id"]}]}
+    )
+    assert status == 200 and body["storyboard"]["scenes"][0]["clip_asset_id"] == asset["asset_id"]
+    await system.call("POST", f"/api/v2/jobs/{job['id']}/approve")
+    await system.call("POST", f"/api/v2/jobs/{job['id']}/render")
+    job = await system.wait_status(job["id"], "completed", timeout_s=120)
+    video = await _download(system, job["video_url"], tmp_path / "with-clip.mp4")
+    middle = job["storyboard"]["scenes"][0]["duration_s"] / 2
+    first, later = _frames_at(video, [middle, middle + 0.3])
+    green = (first[..., 1] > 150) & (first[..., 0] < 120) & (first[..., 2] < 120)
+    assert green.mean() > 0.2
+    assert np.abs(first - later).mean() > 1  # the footage moves

@@ -22,6 +22,7 @@ from services.renderer.engine import (
     RenderCanceled,
     RenderSpec,
     SceneInput,
+    clip_fingerprint,
     clip_is_current,
     compose,
     poster_frame,
@@ -34,6 +35,8 @@ from services.renderer.engine.layout import baked_caption_box, counter_box
 from services.renderer.engine.loudness import integrated_loudness
 from services.renderer.engine.scaler import PaddedSource, SubpixelScaler, yuv420_planes
 from services.renderer.engine.scene import load_storyboard_frame
+from services.renderer.engine.timeline import build_timeline
+from services.renderer.engine.video import VideoSource
 from shared.providers.local.frames import draw_frame
 
 SIZE = (180, 320)
@@ -471,3 +474,141 @@ def test_memory_does_not_grow_with_clip_length(frames: list[Path], tmp_path: Pat
     # Peak RSS is flat (frames stream through the encoder) and small.
     assert peaks[1] < peaks[0] + 15, peaks
     assert peaks[1] < 400, peaks
+
+
+# ------------------------------------------------------------------------------ video scenes
+
+VIDEO_SIZE = (320, 240)
+VIDEO_FPS = 24
+
+
+def _write_video(path: Path, seconds: float, shade: int = 230) -> Path:
+    """Green bars scrolling 6 px a frame (H.264, a keyframe every 12 frames)."""
+    width, height = VIDEO_SIZE
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=VIDEO_FPS)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.gop_size = 12
+        columns = np.arange(width)
+        for index in range(round(seconds * VIDEO_FPS)):
+            bright = ((columns + 6 * index) // 20) % 2 == 0
+            rgb = np.zeros((height, width, 3), np.uint8)
+            rgb[:, :, 1] = np.where(bright, shade, 90)[None, :]
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def _green(pixels: np.ndarray) -> float:
+    """How much greener than red and blue a region is, on average."""
+    rgb = pixels.reshape(-1, 3).astype(np.float32).mean(axis=0)
+    return float(rgb[1] - (rgb[0] + rgb[2]) / 2)
+
+
+def _video_spec(frames: list[Path], clip: Path, **changes: object) -> RenderSpec:
+    spec = _spec(frames, **changes)
+    scenes = list(spec.scenes)
+    scenes[1] = replace(scenes[1], video_path=clip)
+    return replace(spec, scenes=tuple(scenes))
+
+
+@pytest.fixture(scope="module")
+def video_rendered(
+    frames: list[Path], logo: Path, work: Path
+) -> tuple[RenderSpec, list[Path], Path]:
+    clip = _write_video(work / "clip_2s.mp4", 2.0)
+    spec = _video_spec(frames, clip, logo_path=logo)
+    clips, final = _render(spec, work / "video")
+    return spec, clips, final
+
+
+def test_video_scene_plays_its_footage(
+    video_rendered: tuple[RenderSpec, list[Path], Path],
+) -> None:
+    spec, _, final = video_rendered
+    # The final video lasts as long as the storyboard.
+    assert abs(probe(final).duration_s - spec.duration_s) <= 0.2
+    # Mid scene 2 (frames 45..81) shows the green footage; scene 1 does not.
+    middle = slice(100, 200), slice(40, 140)
+    assert _green(_rgb_frame(final, 63)[middle]) > 80
+    assert _green(_rgb_frame(final, 20)[middle]) < 40
+    # The footage plays: successive frames change (24 fps footage at 30 fps repeats about
+    # one frame in five), ...
+    gray = _gray_frames(final)
+    steps = [float(np.abs(gray[i + 1] - gray[i])[middle].mean()) for i in range(55, 70)]
+    assert sum(step > 5 for step in steps) >= 10, steps
+    # ... the logo watermark is drawn on it, and so is the caption card.
+    frame = _rgb_frame(final, 63)
+    red = (frame[..., 0] > 150) & (frame[..., 1] < 90) & (frame[..., 2] < 90)
+    assert red[: SIZE[1] // 4, SIZE[0] // 2 :].sum() > 40
+    x0, y0, x1, y1 = build_timeline(spec).slots[1].card_box or (0, 0, 0, 0)
+    assert x1 > x0 and y1 > y0
+    assert _green(frame[y0:y1, x0:x1]) < 40
+
+
+def test_video_scene_transitions_show_its_footage(
+    video_rendered: tuple[RenderSpec, list[Path], Path],
+) -> None:
+    _, clips, _ = video_rendered
+    # The last frame of clip 1 is halfway into the transition to the video; the first
+    # frame of clip 3 is just past halfway out of it: both show some of its green.
+    middle = slice(100, 200), slice(40, 140)
+    assert _green(_rgb_frame(clips[0], 44)[middle]) > _green(_rgb_frame(clips[0], 20)[middle]) + 20
+    assert _green(_rgb_frame(clips[2], 0)[middle]) > _green(_rgb_frame(clips[2], 20)[middle]) + 20
+
+
+def test_video_source_seeks_to_the_same_pictures_it_plays(tmp_path: Path) -> None:
+    # A fresh decoder asked for a late instant (a neighbour's transition) seeks, and gives
+    # exactly the picture sequential playback gives; an earlier instant seeks back, and an
+    # instant past the end loops.
+    clip = _write_video(tmp_path / "clip.mp4", 2.0)
+    with VideoSource(clip, SIZE) as source:
+        played = [source.render(i / 30) for i in range(60)]
+        assert source.seeks == 1  # the one at opening: playback only reads forward
+        assert float(np.abs(played[2].astype(int) - played[0]).mean()) > 5
+    with VideoSource(clip, SIZE) as source:
+        assert np.array_equal(source.render(45 / 30), played[45])
+        assert source.seeks == 2
+        assert np.array_equal(source.render(46 / 30), played[46])
+        assert source.seeks == 2
+        assert np.array_equal(source.render(6 / 30), played[6])
+        assert np.array_equal(source.render(2.0 + 15 / 30), played[15])
+
+
+def test_short_video_loops_to_fill_its_scene(frames: list[Path], tmp_path: Path) -> None:
+    clip = _write_video(tmp_path / "clip_1s.mp4", 1.0)
+    scene = SceneInput(1, frames[0], 3.0, "Meet the Lumen lamp", "hook", video_path=clip)
+    spec = RenderSpec(size=SIZE, scenes=(scene,), seed="job-test")
+    out = render_clip(spec, 1, tmp_path / "scene_1.mp4")
+    # The clip lasts the whole scene and is green and moving to its end: the 1 s video
+    # loops (frame f and f + 30 show the same footage), it does not freeze.
+    assert abs(out.duration_s - 3.0) <= 0.1
+    gray = _gray_frames(tmp_path / "scene_1.mp4")
+    assert len(gray) == 90
+    top = slice(20, 140), slice(None)
+    assert _green(_rgb_frame(tmp_path / "scene_1.mp4", 85)[top]) > 80
+    steps = [float(np.abs(gray[i + 1] - gray[i])[top].mean()) for i in range(74, 89)]
+    assert sum(step > 5 for step in steps) >= 10, steps
+    assert float(np.abs(gray[75] - gray[45])[top].mean()) < 3
+    assert float(np.abs(gray[75] - gray[47])[top].mean()) > 5
+
+
+def test_fingerprint_follows_the_video_file(frames: list[Path], tmp_path: Path) -> None:
+    clip = _write_video(tmp_path / "clip.mp4", 0.5)
+    spec = _video_spec(frames, clip)
+    before = [clip_fingerprint(spec, n) for n in (1, 2, 3)]
+    _write_video(clip, 0.5, shade=200)
+    after = [clip_fingerprint(spec, n) for n in (1, 2, 3)]
+    # Scene 2's clip and both neighbours (whose transitions show it) are invalidated.
+    assert all(a != b for a, b in zip(before, after, strict=True))
+
+
+def test_unreadable_video_is_a_value_error(frames: list[Path], tmp_path: Path) -> None:
+    bad = tmp_path / "clip.mp4"
+    bad.write_bytes(b"this is not a video" * 100)
+    spec = _video_spec(frames, bad)
+    for n in (1, 2):  # its own clip, and a neighbour's transition into it
+        with pytest.raises(ValueError, match="not a readable video"):
+            render_clip(spec, n, tmp_path / f"scene_{n}.mp4")
+        assert not (tmp_path / f"scene_{n}.mp4").exists()

@@ -17,7 +17,7 @@ _PREFIX = "reelsmith-clip:"
 def clip_fingerprint(spec: RenderSpec, scene_index: int) -> str:
     """Identity of clip `scene_index` (1-based): engine version, output settings, the
     timeline (all durations), and the content of the scene and its neighbours (whose
-    pictures appear in its transitions), the logo and the font."""
+    pictures appear in its transitions, video clips included), the logo and the font."""
     position = scene_index - 1
     neighbours = range(max(0, position - 1), min(len(spec.scenes), position + 2))
     facts = {
@@ -34,19 +34,24 @@ def clip_fingerprint(spec: RenderSpec, scene_index: int) -> str:
         "marks": spec.storyboard_marks,
         "scene": scene_index,
         "durations": [s.duration_s for s in spec.scenes],
-        "scenes": [
-            {
-                "caption": spec.scenes[i].caption,
-                "beat": spec.scenes[i].beat,
-                "frame": file_digest(spec.scenes[i].frame_path),
-            }
-            for i in neighbours
-        ],
+        "scenes": [_scene_facts(spec, i) for i in neighbours],
         "logo": file_digest(spec.logo_path),
         "font": file_digest(spec.font_path),
     }
     encoded = json.dumps(facts, sort_keys=True, default=str).encode()
     return _PREFIX + hashlib.sha256(encoded).hexdigest()[:32]
+
+
+def _scene_facts(spec: RenderSpec, position: int) -> dict[str, str]:
+    scene = spec.scenes[position]
+    facts = {
+        "caption": scene.caption,
+        "beat": scene.beat,
+        "frame": file_digest(scene.frame_path),
+    }
+    if scene.video_path is not None:  # absent for still scenes: their fingerprints stay
+        facts["video"] = file_digest(scene.video_path)
+    return facts
 
 
 def clip_is_current(spec: RenderSpec, scene_index: int, path: Path) -> bool:

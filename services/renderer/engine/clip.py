@@ -3,7 +3,8 @@
 Frames are generated one at a time and streamed into x264 (memory does not grow with the
 clip's length). The clip holds the scene's own frames [start, end); the halves of the
 transitions at its edges are rendered here too, from the neighbouring scenes' pictures at
-the same instants, so consecutive clips join seamlessly by stream copy.
+the same instants, so consecutive clips join seamlessly by stream copy. A video scene's
+decoder stays open for the whole clip (see video.py).
 """
 
 from __future__ import annotations
@@ -81,6 +82,12 @@ class _ClipFrames:
             self.watermark.apply(buffer)
         return buffer
 
+    def close(self) -> None:
+        """Close the video decoders of video scenes (kept open for the whole clip)."""
+        for renderer in self.scenes.values():
+            renderer.close()
+        self.scenes.clear()
+
 
 def render_clip(
     spec: RenderSpec, scene_index: int, out_path: Path, cancel_file: Path | None = None
@@ -112,6 +119,8 @@ def render_clip(
         except BaseException:
             encoder.abort()
             raise
+        finally:
+            frames.close()
     del frames, encoder
     _trim_heap()
     return probe(out_path)

@@ -1,5 +1,6 @@
-"""One scene's picture at any frame: its source image moved along its path, with its
-caption card on top (before transitions and the watermark are applied)."""
+"""One scene's picture at any frame: its source image moved along its path (or, for a video
+scene, its video clip's picture at that instant), with its caption card on top (before
+transitions and the watermark are applied)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from services.renderer.engine.scaler import PaddedSource, SubpixelScaler
 from services.renderer.engine.spec import RenderSpec
 from services.renderer.engine.text import FontLoader
 from services.renderer.engine.timeline import Slot, Timeline
+from services.renderer.engine.video import VideoSource
 
 
 def load_storyboard_frame(
@@ -120,7 +122,12 @@ class SceneRenderer:
         self.size = spec.size
         self.fps = spec.fps
         self.scaler = scaler
-        self.source, self.source_size = _source(spec, slot, load)
+        self.video: VideoSource | None = None
+        scene = spec.scenes[slot.position]
+        if slot.video and scene.video_path is not None:
+            self.video = VideoSource(scene.video_path, spec.size, f"scene {scene.index}")
+        else:
+            self.source, self.source_size = _source(spec, slot, load)
         self.caption: CaptionLayer | None = None
         if slot.card_box is not None:
             text = slot.caption or CaptionText(lines=(), font_px=1, width=0, height=0)
@@ -136,8 +143,15 @@ class SceneRenderer:
             )
 
     def render(self, frame: int) -> np.ndarray:
-        window = self.slot.path.window(self.slot.progress(frame), self.source_size, self.size)
-        buffer = self.scaler.render(self.source, window)
+        if self.video is not None:
+            buffer = self.video.render(self.slot.video_time(frame, self.fps))
+        else:
+            window = self.slot.path.window(self.slot.progress(frame), self.source_size, self.size)
+            buffer = self.scaler.render(self.source, window)
         if self.caption is not None:
             self.caption.apply(buffer, self.slot.reveal(frame, self.fps, REVEAL_S))
         return buffer
+
+    def close(self) -> None:
+        if self.video is not None:
+            self.video.close()

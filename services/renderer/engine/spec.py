@@ -31,9 +31,14 @@ class SceneInput:
     duration_s: float
     caption: str
     beat: str  # hook|problem|solution|benefit|cta
+    # An uploaded video clip shown instead of the still frame (and instead of the end card
+    # on a cta scene): no Ken Burns motion, looped if shorter than the scene (see video.py).
+    video_path: Path | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "frame_path", Path(self.frame_path))
+        if self.video_path is not None:
+            object.__setattr__(self, "video_path", Path(self.video_path))
         if not self.duration_s > 0:
             raise ValueError(f"scene {self.index}: duration_s must be > 0")
 

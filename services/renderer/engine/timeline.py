@@ -21,11 +21,13 @@ from services.renderer.engine.captions import CaptionText, fit_caption_text
 from services.renderer.engine.layout import baked_caption_box, caption_area, caption_band
 from services.renderer.engine.looks import Look, look_for, rng
 from services.renderer.engine.motion import MotionPath, choose_path, end_card_path, map_box
+from services.renderer.engine.scaler import MIN_ZOOM
 from services.renderer.engine.spec import RenderSpec
 from services.renderer.engine.text import FontLoader, font_loader
 
 IntBox = tuple[int, int, int, int]
 _DAMPING = (1.0, 0.8, 0.6, 0.4, 0.25, 0.0)
+_STILL = MotionPath(zoom=(MIN_ZOOM, MIN_ZOOM), fx=(0.5, 0.5), fy=(0.5, 0.5))
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Slot:
     end_card: bool
     caption: CaptionText | None
     card_box: IntBox | None
+    video: bool = False  # the picture is the scene's video clip (no motion path)
 
     @property
     def frames(self) -> int:
@@ -49,6 +52,11 @@ class Slot:
         first = self.start - self.fade_in
         span = self.end + self.fade_out - first
         return (frame - first + 0.5) / span
+
+    def video_time(self, frame: int, fps: int) -> float:
+        """Seconds into a video scene's clip at global `frame`: it plays from its start
+        when the scene first appears (the start of the transition into it)."""
+        return (frame - (self.start - self.fade_in)) / fps
 
     def reveal(self, frame: int, fps: int, seconds: float) -> float:
         return (frame - self.start + 1) / max(1.0, seconds * fps)
@@ -79,7 +87,9 @@ def frame_bounds(durations: list[float], fps: int) -> list[int]:
 
 
 def is_end_card(spec: RenderSpec, position: int) -> bool:
-    return spec.scenes[position].beat.strip().lower() == "cta"
+    """A cta scene is drawn as the end card, unless it was given a video clip."""
+    scene = spec.scenes[position]
+    return scene.video_path is None and scene.beat.strip().lower() == "cta"
 
 
 def build_timeline(spec: RenderSpec) -> Timeline:
@@ -98,12 +108,19 @@ def build_timeline(spec: RenderSpec) -> Timeline:
     for position, scene in enumerate(spec.scenes):
         chooser = rng("motion", spec.seed, spec.variation, position)
         end_card = is_end_card(spec, position)
+        video = scene.video_path is not None
         if end_card:
             path = end_card_path(chooser)
             caption, card = None, None
+        elif video:
+            # The footage moves by itself; it has no storyboard caption panel to cover.
+            path = _STILL
+            path, caption, card = _caption_plan(spec, scene.caption, path, look, load, False)
         else:
             path = choose_path(look.motion, chooser, position, portrait)
-            path, caption, card = _caption_plan(spec, scene.caption, path, look, load)
+            path, caption, card = _caption_plan(
+                spec, scene.caption, path, look, load, spec.storyboard_marks
+            )
         slots.append(
             Slot(
                 position=position,
@@ -115,13 +132,14 @@ def build_timeline(spec: RenderSpec) -> Timeline:
                 end_card=end_card,
                 caption=caption,
                 card_box=card,
+                video=video,
             )
         )
     return Timeline(size=spec.size, fps=fps, look=look, slots=tuple(slots))
 
 
 def _caption_plan(
-    spec: RenderSpec, text: str, path: MotionPath, look: Look, load: FontLoader
+    spec: RenderSpec, text: str, path: MotionPath, look: Look, load: FontLoader, marks: bool
 ) -> tuple[MotionPath, CaptionText | None, IntBox | None]:
     """The motion path (damped if needed) and the caption card box for one scene.
 
@@ -134,7 +152,7 @@ def _caption_plan(
     pad_x, pad_y = round(unit * 4.0), round(unit * 2.8)
     box = (round(area[2] - area[0]) - 2 * pad_x, round(area[3] - area[1]) - 2 * pad_y)
     caption = fit_caption_text(text, box, unit, load) if text.strip() else None
-    panel = baked_caption_box(size, text) if spec.storyboard_marks else None
+    panel = baked_caption_box(size, text) if marks else None
     if caption is None and panel is None:
         return path, None, None
 
