@@ -34,7 +34,7 @@ from nats.js.api import (
 )
 from pydantic import BaseModel, ValidationError
 
-from shared.events import PAYLOADS, DeadLettered, Event, Payload, parse_event
+from shared.events import PAYLOADS, DeadLettered, Event, Payload, derived_id, parse_event
 from shared.logging import get_logger, log_context
 from shared.metrics import EVENTS_CONSUMED, EVENTS_PUBLISHED, HANDLER_SECONDS
 from shared.tracing import inject_traceparent, trace_id_from
@@ -182,6 +182,22 @@ class Bus:
     async def publish(self, event: Event[Any], headers: dict[str, str] | None = None) -> None:
         await self.publish_raw(
             event.subject, event.model_dump_json().encode(), self.event_headers(event, headers)
+        )
+
+    async def publish_follow_up(
+        self, cause: Event[Any], payload: Payload, suffix: str = ""
+    ) -> None:
+        """Publish what handling `cause` produced. The id derives from the cause, so a
+        redelivered cause re-publishes the same ids and JetStream's de-duplication drops
+        the copies (`suffix` tells apart several follow-ups of one kind, e.g. progress)."""
+        event_id = derived_id(cause.id, payload.subject, suffix)
+        await self.publish(
+            payload.envelope(
+                job_id=cause.job_id,
+                client_id=cause.client_id,
+                attempt=cause.attempt,
+                event_id=event_id,
+            )
         )
 
     @staticmethod

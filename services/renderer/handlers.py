@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel
 
 from services.renderer.exports import Exporter
@@ -19,7 +17,6 @@ from shared.events import (
     RenderFailed,
     RenderProgressed,
     RenderRequested,
-    derived_id,
 )
 from shared.logging import get_logger
 from shared.models import Progress, VideoOutput
@@ -46,7 +43,7 @@ class RendererHandlers:
     async def on_render_requested(self, event: Event[RenderRequested]) -> None:
         if finished := await self._finished(event):
             log.info("render.redelivered", extra={"videos": len(finished)})
-            await self._announce(event, RenderCompleted(outputs=finished))
+            await self.bus.publish_follow_up(event, RenderCompleted(outputs=finished))
             return
         log.info("render.started", extra={"variations": event.data.request.variations})
         reported = {"step": 0}
@@ -54,7 +51,9 @@ class RendererHandlers:
         async def report(percent: float, message: str) -> None:
             reported["step"] += 1
             progress = Progress(stage="rendering", percent=round(percent, 1), message=message)
-            await self._announce(event, RenderProgressed(progress=progress), str(reported["step"]))
+            await self.bus.publish_follow_up(
+                event, RenderProgressed(progress=progress), str(reported["step"])
+            )
 
         data = event.data
         work = self.renderer.render(
@@ -69,11 +68,13 @@ class RendererHandlers:
             raise
         except Exception as exc:
             log.exception("render.failed")
-            await self._announce(event, RenderFailed(error_message=_reason("render", exc)))
+            await self.bus.publish_follow_up(
+                event, RenderFailed(error_message=_reason("render", exc))
+            )
             return
         manifest = Manifest(request_event_id=event.id, outputs=outputs)
         await self.storage.put(manifest_key(event.job_id), manifest.model_dump_json().encode())
-        await self._announce(event, RenderCompleted(outputs=outputs))
+        await self.bus.publish_follow_up(event, RenderCompleted(outputs=outputs))
         log.info("render.completed", extra={"videos": len(outputs)})
 
     async def on_export_requested(self, event: Event[ExportRequested]) -> None:
@@ -86,7 +87,7 @@ class RendererHandlers:
                 message=f"exporting {data.aspect}",
             )
             step = str(round(fraction * 100))
-            await self._announce(
+            await self.bus.publish_follow_up(
                 event, RenderProgressed(progress=progress, export_id=data.export_id), step
             )
 
@@ -99,9 +100,11 @@ class RendererHandlers:
         except Exception as exc:
             log.exception("export.failed")
             failed = RenderFailed(error_message=_reason("export", exc), export_id=data.export_id)
-            await self._announce(event, failed)
+            await self.bus.publish_follow_up(event, failed)
             return
-        await self._announce(event, RenderCompleted(outputs=[output], export_id=data.export_id))
+        await self.bus.publish_follow_up(
+            event, RenderCompleted(outputs=[output], export_id=data.export_id)
+        )
 
     async def on_job_canceled(self, event: Event[JobCanceled]) -> None:
         """Stop this replica's work on the job (every replica hears cancels)."""
@@ -116,24 +119,6 @@ class RendererHandlers:
             return None
         manifest = Manifest.model_validate_json(await self.storage.read(key))
         return manifest.outputs if manifest.request_event_id == event.id else None
-
-    async def _announce(
-        self,
-        cause: Event[Any],
-        payload: RenderCompleted | RenderFailed | RenderProgressed,
-        suffix: str = "",
-    ) -> None:
-        # Ids derive from the request, so a redelivery re-publishes the same ids and
-        # JetStream's de-duplication drops the copies.
-        event_id = derived_id(cause.id, payload.subject, suffix)
-        await self.bus.publish(
-            payload.envelope(
-                job_id=cause.job_id,
-                client_id=cause.client_id,
-                attempt=cause.attempt,
-                event_id=event_id,
-            )
-        )
 
 
 def _reason(stage: str, exc: Exception) -> str:

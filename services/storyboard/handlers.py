@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel
 
 from services.storyboard.generation import StoryboardMaker
@@ -18,7 +16,6 @@ from shared.events import (
     StoryboardFailed,
     StoryboardProgressed,
     StoryboardRequested,
-    derived_id,
 )
 from shared.logging import get_logger
 from shared.models import Progress, Scene, Storyboard
@@ -42,7 +39,7 @@ class StoryboardHandlers:
     async def on_storyboard_requested(self, event: Event[StoryboardRequested]) -> None:
         if finished := await self._finished(event):
             log.info("storyboard.redelivered", extra={"scenes": len(finished.scenes)})
-            await self._announce(event, StoryboardCompleted(storyboard=finished))
+            await self.bus.publish_follow_up(event, StoryboardCompleted(storyboard=finished))
             return
 
         async def on_scene(scene: Scene, done: int, total: int) -> None:
@@ -51,7 +48,9 @@ class StoryboardHandlers:
                 percent=round(100 * done / total, 1),
                 message=f"scene {done} of {total} drawn",
             )
-            await self._announce(event, StoryboardProgressed(progress=progress), f"p{done}")
+            await self.bus.publish_follow_up(
+                event, StoryboardProgressed(progress=progress), f"p{done}"
+            )
 
         request = event.data.request
         try:
@@ -65,11 +64,11 @@ class StoryboardHandlers:
             raise
         except Exception as exc:
             log.exception("storyboard.failed")
-            await self._announce(event, StoryboardFailed(error_message=_reason(exc)))
+            await self.bus.publish_follow_up(event, StoryboardFailed(error_message=_reason(exc)))
             return
         manifest = Manifest(request_event_id=event.id, storyboard=storyboard)
         await self.storage.put(manifest_key(event.job_id), manifest.model_dump_json().encode())
-        await self._announce(event, StoryboardCompleted(storyboard=storyboard))
+        await self.bus.publish_follow_up(event, StoryboardCompleted(storyboard=storyboard))
         log.info("storyboard.completed", extra={"scenes": len(storyboard.scenes)})
 
     async def on_scene_refine_requested(self, event: Event[SceneRefineRequested]) -> None:
@@ -79,7 +78,7 @@ class StoryboardHandlers:
                 error_message=f"scene {data.scene_index} does not exist",
                 refined_scene=data.scene_index,
             )
-            await self._announce(event, failed)
+            await self.bus.publish_follow_up(event, failed)
             return
         try:
             work = self.maker.refine(
@@ -98,10 +97,10 @@ class StoryboardHandlers:
         except Exception as exc:
             log.exception("storyboard.refine_failed")
             failed = StoryboardFailed(error_message=_reason(exc), refined_scene=data.scene_index)
-            await self._announce(event, failed)
+            await self.bus.publish_follow_up(event, failed)
             return
         done = StoryboardCompleted(storyboard=storyboard, refined_scene=data.scene_index)
-        await self._announce(event, done)
+        await self.bus.publish_follow_up(event, done)
         log.info("storyboard.scene_refined", extra={"scene": data.scene_index})
 
     async def on_job_canceled(self, event: Event[JobCanceled]) -> None:
@@ -114,24 +113,6 @@ class StoryboardHandlers:
             return None
         manifest = Manifest.model_validate_json(await self.storage.read(key))
         return manifest.storyboard if manifest.request_event_id == event.id else None
-
-    async def _announce(
-        self,
-        cause: Event[Any],
-        payload: StoryboardCompleted | StoryboardFailed | StoryboardProgressed,
-        suffix: str = "",
-    ) -> None:
-        # Ids derive from the request, so a redelivery re-publishes the same ids and
-        # JetStream's de-duplication drops the copies.
-        event_id = derived_id(cause.id, payload.subject, suffix)
-        await self.bus.publish(
-            payload.envelope(
-                job_id=cause.job_id,
-                client_id=cause.client_id,
-                attempt=cause.attempt,
-                event_id=event_id,
-            )
-        )
 
 
 def _reason(exc: Exception) -> str:
