@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from services.renderer.engine.captions import brand_colours
 from services.renderer.engine.logo import fit_logo, has_transparency, ink_luminance, load_logo
 from services.renderer.engine.text import FontLoader, fit_text, line_pitch, text_width
+from shared.providers.local.frames import blend_ellipse
 from shared.providers.local.palette import (
     BLACK,
     RGB,
@@ -114,32 +115,8 @@ def _background(
         x, y = fx * width, (fy + chooser.uniform(-0.03, 0.03)) * height
         r = radius * unit * chooser.uniform(0.9, 1.1)
         ring = max(2, round(unit * 1.2)) if kind == "ring" else 0
-        _aa_ellipse(image, (x - r, y - r, x + r, y + r), colour, alpha, ring)
+        blend_ellipse(image, (x - r, y - r, x + r, y + r), colour, alpha, ring)
     return image
-
-
-def _aa_ellipse(
-    image: Image.Image,
-    box: tuple[float, float, float, float],
-    colour: RGB,
-    alpha: float,
-    ring: int = 0,
-) -> None:
-    """An anti-aliased disc (or ring `ring` px wide) blended onto `image`, clipped to it."""
-    left, top = max(0, math.floor(box[0])), max(0, math.floor(box[1]))
-    right, bottom = min(image.width, math.ceil(box[2])), min(image.height, math.ceil(box[3]))
-    if right <= left or bottom <= top:
-        return
-    ss = 3
-    mask = Image.new("L", ((right - left) * ss, (bottom - top) * ss), 0)
-    shape = [(box[0] - left) * ss, (box[1] - top) * ss, (box[2] - left) * ss, (box[3] - top) * ss]
-    draw = ImageDraw.Draw(mask)
-    value = round(255 * alpha)
-    if ring:
-        draw.ellipse(shape, outline=value, width=ring * ss)
-    else:
-        draw.ellipse(shape, fill=value)
-    image.paste((*colour, 255), (left, top, right, bottom), mask.reduce(ss))
 
 
 def _low_contrast(logo: Image.Image, under: RGB) -> bool:

@@ -14,7 +14,13 @@ from pathlib import Path
 
 from PIL import ImageFont
 
-from shared.providers.local.frames import _font, line_pitch, text_block_height, text_width
+from shared.providers.local.frames import (
+    _font,
+    fit_caption,
+    line_pitch,
+    text_block_height,
+    text_width,
+)
 
 FontLoader = Callable[[int], ImageFont.FreeTypeFont]
 
@@ -42,84 +48,12 @@ def font_loader(font_path: Path | None) -> FontLoader:
     return load
 
 
-def _wrap(words: Sequence[str], font: ImageFont.FreeTypeFont, width: int) -> list[str] | None:
-    """Greedy wrap; None if some word is wider than a line at this size."""
-    lines: list[str] = []
-    current = ""
-    for word in words:
-        candidate = f"{current} {word}" if current else word
-        if text_width(font, candidate) <= width:
-            current = candidate
-            continue
-        if text_width(font, word) > width:
-            return None
-        if current:
-            lines.append(current)
-        current = word
-    if current:
-        lines.append(current)
-    return lines
-
-
-def _balanced(
-    words: Sequence[str], font: ImageFont.FreeTypeFont, width: int, lines: list[str]
-) -> list[str]:
-    # Same line count at the narrowest width that keeps it: an even block, no stray word.
-    lo = max(text_width(font, word) for word in words)
-    hi, best = width, lines
-    while lo <= hi:
-        mid = (lo + hi) // 2
-        candidate = _wrap(words, font, mid)
-        if candidate is not None and len(candidate) <= len(lines):
-            best, hi = candidate, mid - 1
-        else:
-            lo = mid + 1
-    return best
-
-
-def _ellipsize(text: str, font: ImageFont.FreeTypeFont, width: int) -> str:
-    while text and text_width(font, text + "…") > width:
-        text = text[:-1].rstrip()
-    return text + "…" if text else ""
-
-
 def fit_text(
     text: str, box: tuple[int, int], max_px: int, min_px: int, load: FontLoader
 ) -> tuple[ImageFont.FreeTypeFont, list[str]]:
     """The largest font in [min_px, max_px] at which `text` wraps into `box` (w, h), and
-    its lines; at the smallest size, lines that do not fit are dropped and the last one
-    ends with an ellipsis (a word wider than the box is cut)."""
-    width, height = max(1, box[0]), max(1, box[1])
-    words = text.split()
-    lo, hi = max(1, min(min_px, max_px)), max(1, max_px)
-    if not words:
-        return load(hi), []
-    best: tuple[ImageFont.FreeTypeFont, list[str]] | None = None
-    while lo <= hi:
-        size = (lo + hi) // 2
-        font = load(size)
-        lines = _wrap(words, font, width)
-        if lines is not None and text_block_height(font, len(lines)) <= height:
-            best, lo = (font, lines), size + 1
-        else:
-            hi = size - 1
-    if best is not None:
-        font, lines = best
-        return font, _balanced(words, font, width, lines)
-    font = load(max(1, min(min_px, max_px)))
-    lines = []
-    for word in words:
-        candidate = f"{lines[-1]} {word}" if lines else word
-        if lines and text_width(font, candidate) <= width:
-            lines[-1] = candidate
-        else:
-            lines.append(word if text_width(font, word) <= width else _ellipsize(word, font, width))
-    fitting = len(lines)
-    while fitting > 1 and text_block_height(font, fitting) > height:
-        fitting -= 1
-    if fitting < len(lines):
-        lines = [*lines[: fitting - 1], _ellipsize(lines[fitting - 1], font, width)]
-    return font, [line for line in lines if line]
+    its lines: the storyboard frames' own fitting, in the video's font."""
+    return fit_caption(text, box, max_px, min_px, load)
 
 
 def block_size(font: ImageFont.FreeTypeFont, lines: Sequence[str]) -> tuple[int, int]:

@@ -14,7 +14,7 @@ import math
 import random
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -218,24 +218,31 @@ def _truncated(
 
 
 def fit_caption(
-    text: str, box: tuple[int, int], max_font_px: int, min_font_px: int
+    text: str,
+    box: tuple[int, int],
+    max_font_px: int,
+    min_font_px: int,
+    load: Callable[[int], ImageFont.FreeTypeFont] | None = None,
 ) -> tuple[ImageFont.FreeTypeFont, list[str]]:
     """The largest font (between the two sizes) at which `text`, word-wrapped, fits in
     `box` (width, height), and its lines. Words too long for a line are broken; if even
     the smallest size does not fit, the text is cut with an ellipsis. Every line's
-    `text_width` is <= width and `text_block_height` of the lines is <= height."""
+    `text_width` is <= width and `text_block_height` of the lines is <= height.
+    `load` gives the font at a pixel size (default: the frames' face; the video engine
+    passes a brand font)."""
+    load = load or _font
     width, height = max(0, box[0]), max(0, box[1])
     smallest = max(1, min(min_font_px, max_font_px))
     largest = max(1, max_font_px)
     words = text.split()
     if not words:
-        return _font(largest), []
+        return load(largest), []
     best: tuple[ImageFont.FreeTypeFont, list[str]] | None = None
     # Fit is (nearly) monotonic in the size, so binary search; each answer is verified.
     lo, hi = smallest, largest
     while lo <= hi:
         size = (lo + hi) // 2
-        font = _font(size)
+        font = load(size)
         lines = _wrap(words, font, width)
         if lines is not None and text_block_height(font, len(lines)) <= height:
             best = (font, lines)
@@ -245,7 +252,7 @@ def fit_caption(
     if best is not None:
         font, lines = best
         return font, _balanced(words, font, width, lines)
-    font = _font(smallest)
+    font = load(smallest)
     return font, _truncated(words, font, (width, height))
 
 
@@ -418,7 +425,7 @@ def _supersample(area: int) -> int:
     return max(1, min(4, int(math.sqrt(_SUPERSAMPLE_BUDGET / max(1, area)))))
 
 
-def _blend_ellipse(
+def blend_ellipse(
     frame: Image.Image,
     box: tuple[float, float, float, float],
     colour: RGB,
@@ -574,14 +581,14 @@ def _draw_accents(
         cx, cy = x * geo.width, y * geo.height
         alpha = min(1.0, accent.alpha * style.energy)
         ring = max(1, round(accent.ring * short)) if accent.kind == "ring" else 0
-        _blend_ellipse(
+        blend_ellipse(
             frame, (cx - r, cy - r, cx + r, cy + r), _slot_colour(style, accent.slot), alpha, ring
         )
     if style.energy > 1.1:
         for _ in range(3):
             cx, cy = rng.uniform(0.05, 0.95) * geo.width, rng.uniform(0.05, 0.55) * geo.height
             r = short * rng.uniform(0.008, 0.02)
-            _blend_ellipse(frame, (cx - r, cy - r, cx + r, cy + r), WHITE, 0.8)
+            blend_ellipse(frame, (cx - r, cy - r, cx + r, cy + r), WHITE, 0.8)
 
 
 # --------------------------------------------------------------------------- product
