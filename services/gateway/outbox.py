@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import orjson
 
@@ -21,6 +22,7 @@ BATCH = 256
 IDLE_WAIT_S = 1.0
 MAX_BACKOFF_S = 5.0
 KEEP_PUBLISHED_S = 86_400
+PRUNE_EVERY_S = 600.0
 
 
 class OutboxRelay:
@@ -29,6 +31,7 @@ class OutboxRelay:
         self.bus = bus
         self._wake = asyncio.Event()
         self.published = 0
+        self._pruned_at = 0.0
 
     def wake(self) -> None:
         self._wake.set()
@@ -78,6 +81,11 @@ class OutboxRelay:
         return len(ids)
 
     async def _prune(self) -> None:
+        # A write transaction on every idle tick would compete with request writes.
+        now = time.monotonic()
+        if now - self._pruned_at < PRUNE_EVERY_S:
+            return
+        self._pruned_at = now
         async with self.db.transaction() as tx:
             await tx.execute(
                 "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at <"
