@@ -15,13 +15,14 @@ $(STAMP): pyproject.toml
 run: setup
 	$(PY) -m deploy.run_local
 
-# System tools the tests run (the sqlite3 CLI for the runbook's backup/rollback commands,
-# shellcheck for the entrypoint), installed from Debian's packages when missing.
-TEST_TOOLS := sqlite3 shellcheck
+# System tools the tests run, installed from Debian's packages when missing, as
+# command:package: the sqlite3 CLI (runbook backup/rollback), shellcheck (entrypoint),
+# promtool (metrics and alert rules), jq (the seed's log queries), chromium (web console).
+TEST_TOOLS := sqlite3:sqlite3 shellcheck:shellcheck promtool:prometheus jq:jq chromium:chromium
 
 test-tools:
-	@missing=""; for tool in $(TEST_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
-	if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq $$missing; fi
+	@missing=""; for pair in $(TEST_TOOLS); do command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 
 test: setup test-tools
 	$(PY) -m pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=85 -q

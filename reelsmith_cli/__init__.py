@@ -1,0 +1,1 @@
+"""The `reelsmith` command line."""
