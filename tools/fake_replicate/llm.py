@@ -1,0 +1,224 @@
+"""The fake LLM: a JSON storyboard built from the prompt's own words, streamed as chunks.
+
+Control lines in the prompt (or system prompt), case-insensitive:
+    scene_count: N    how many scenes (default 5)
+    duration_s: D     the ad's length; scene durations sum to about D (default 6 s a scene)
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from typing import Literal
+
+LlmMode = Literal["json", "malformed", "invalid"]
+
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "our",
+        "that",
+        "the",
+        "their",
+        "this",
+        "to",
+        "was",
+        "we",
+        "were",
+        "will",
+        "with",
+        "you",
+        "your",
+        "about",
+        "make",
+        "makes",
+        "made",
+        "create",
+        "write",
+        "scene",
+        "scenes",
+        "short",
+        "video",
+        "videos",
+        "json",
+        "storyboard",
+        "each",
+        "must",
+        "should",
+        "return",
+        "only",
+        "object",
+        "key",
+        "keys",
+        "field",
+        "fields",
+        "script",
+        "caption",
+        "visual",
+        "prompt",
+        "prompts",
+        "duration",
+        "seconds",
+        "second",
+        "count",
+        "platform",
+        "ad",
+        "ads",
+        "advert",
+        "advertisement",
+        "between",
+        "per",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "tiktok",
+        "instagram",
+        "youtube",
+        "reel",
+        "reels",
+        "shorts",
+        "arc",
+        "hook",
+        "solution",
+        "benefits",
+        "call",
+        "action",
+        "last",
+        "durations",
+        "answer",
+    ]
+)
+SCENE_ROLES = (
+    ("Open on", "Stop scrolling", "close-up establishing shot of"),
+    ("Show the problem with", "Sound familiar?", "moody handheld shot about"),
+    ("Introduce", "Meet the fix", "hero product shot featuring"),
+    ("Show people loving", "Loved by thousands", "bright lifestyle shot with"),
+    ("Prove it with", "See the difference", "side-by-side comparison of"),
+    ("Close on", "Try it today", "clean end card with"),
+)
+CONTROL_LINE = r"(?im)^\s*[-*]?\s*{key}\s*[:=]\s*([0-9]+(?:\.[0-9]+)?)"
+
+
+def control_value(text: str, key: str) -> float | None:
+    match = re.search(CONTROL_LINE.format(key=re.escape(key)), text)
+    return float(match.group(1)) if match else None
+
+
+LABEL = re.compile(r"^\s*[\w '-]{1,30}:\s*(.*)$")
+
+
+def keywords(prompt: str) -> list[str]:
+    """Content words of the prompt in order of first use: labelled lines ("brief: ...")
+    first, then the rest; control lines and format examples (lines with `{`) left out."""
+    prose = re.sub(CONTROL_LINE.format(key=r"\w+"), "", prompt)
+    labelled, other = [], []
+    for line in prose.splitlines():
+        if "{" in line:
+            continue
+        if match := LABEL.match(line):
+            labelled.append(match.group(1))
+        else:
+            other.append(line)
+    seen: dict[str, None] = {}
+    for word in re.findall(r"[A-Za-z][A-Za-z'-]{2,}", "\n".join(labelled + other)):
+        lower = word.lower().strip("'-")
+        if lower not in STOPWORDS and lower not in seen:
+            seen[lower] = None
+    return list(seen) or ["product"]
+
+
+def _durations(count: int, total: float | None, rng: random.Random) -> list[float]:
+    each = (total or 6.0 * count) / count
+    # Roughly, not exactly, the requested length: the backend has to reconcile it.
+    return [max(1.0, round(each * rng.uniform(0.85, 1.15), 1)) for _ in range(count)]
+
+
+def _role(index: int, count: int) -> tuple[str, str, str]:
+    """Hook first, call to action last, the middle roles in between."""
+    if count == 1:
+        return SCENE_ROLES[2]
+    if index == count - 1:
+        return SCENE_ROLES[-1]
+    return SCENE_ROLES[index % (len(SCENE_ROLES) - 1)]
+
+
+def storyboard(prompt: str, system_prompt: str, seed: int) -> dict[str, object]:
+    controls = f"{system_prompt}\n{prompt}"
+    count = int(control_value(controls, "scene_count") or 5)
+    count = max(1, min(count, 30))
+    words = keywords(prompt)
+    rng = random.Random(f"{seed}:{prompt}")
+    subject = " ".join(words[:2])
+    scenes = []
+    for index, duration in enumerate(_durations(count, control_value(controls, "duration_s"), rng)):
+        script_verb, caption_lead, shot = _role(index, count)
+        detail = words[(index + 2) % len(words)]
+        extra = words[(index * 3 + 1) % len(words)]
+        scenes.append(
+            {
+                "script": f"{script_verb} {subject}: {detail} meets {extra}, made for you.",
+                "caption": f"{caption_lead} {detail.title()}",
+                "visual_prompt": (
+                    f"{shot} {subject}, {detail} and {extra}, cinematic lighting, "
+                    f"vertical ad frame, sharp focus"
+                ),
+                "duration_s": duration,
+            }
+        )
+    return {"scenes": scenes}
+
+
+def respond(prompt: str, system_prompt: str, seed: int, mode: LlmMode) -> str:
+    body = json.dumps(storyboard(prompt, system_prompt, seed), indent=2)
+    if mode == "malformed":
+        return (
+            "Here is your storyboard:\n\n```json\n" + body + "\n```\n\n"
+            "Let me know if you would like me to adjust the tone or the pacing of any scene!"
+        )
+    if mode == "invalid":
+        words = keywords(prompt)
+        return (
+            f"I'd be happy to help with an ad about {' '.join(words[:3])}! Scene one could open "
+            f"on {words[0]}, then we cut to a shot of people enjoying it. Would you like me to "
+            "write the full script?"
+        )
+    return body
+
+
+def chunks(text: str) -> list[str]:
+    """Token-like pieces (each word with its leading whitespace) that join back to `text`."""
+    pieces = re.findall(r"\s*\S+", text)
+    tail = text[len("".join(pieces)) :]
+    return [*pieces, tail] if tail else pieces
+
+
+def token_count(text: str) -> int:
+    """Llama-ish token count: about 1.3 tokens a word."""
+    return max(1, round(len(text.split()) * 1.3)) if text.strip() else 0
+
+
+def truncate(pieces: list[str], max_tokens: int) -> list[str]:
+    """What a `max_tokens` limit leaves of the chunks: generation simply stops."""
+    return pieces[: max(1, int(max_tokens / 1.3))]
