@@ -6,6 +6,7 @@ from pydantic import BaseModel
 
 from services.renderer.exports import Exporter
 from services.renderer.keys import manifest_key
+from services.renderer.metrics import observe_render_stage
 from services.renderer.rendering import Renderer, cancel_marker
 from shared.bus import Bus, TransientError
 from shared.cancel import CancelScope, JobWasCanceled
@@ -57,7 +58,7 @@ class RendererHandlers:
 
         data = event.data
         work = self.renderer.render(
-            event.job_id, event.client_id, data.request, data.storyboard, report
+            event.job_id, event.client_id, data.request, data.storyboard, report, event.attempt
         )
         try:
             outputs = await self.jobs.run(event.job_id, work)
@@ -72,6 +73,7 @@ class RendererHandlers:
                 event, RenderFailed(error_message=_reason("render", exc))
             )
             return
+        observe_render_stage(event, "local" if self.renderer.footage is None else "replicate")
         manifest = Manifest(request_event_id=event.id, outputs=outputs)
         await self.storage.put(manifest_key(event.job_id), manifest.model_dump_json().encode())
         await self.bus.publish_follow_up(event, RenderCompleted(outputs=outputs))
@@ -112,6 +114,10 @@ class RendererHandlers:
             cancel_marker(event.job_id).parent.mkdir(parents=True, exist_ok=True)
             cancel_marker(event.job_id).touch()
             self.jobs.cancel(event.job_id)
+        if self.renderer.footage is not None:
+            # Paid predictions of the job stop upstream too (not on a shutdown: then
+            # another replica re-attaches to them).
+            await self.renderer.footage.backend.cancel_job(event.job_id)
 
     async def _finished(self, event: Event[RenderRequested]) -> list[VideoOutput] | None:
         key = manifest_key(event.job_id)

@@ -26,3 +26,14 @@ def export_key(job_id: str, aspect: str, variation: int, export_id: str) -> str:
 def manifest_key(job_id: str) -> str:
     """The finished render of a request, so a redelivery re-announces it."""
     return f"videos/{job_id}/render.json"
+
+
+def source_clip_key(job_id: str, variation: int, scene: int) -> str:
+    """A scene's footage from the clip model, before the engine adds captions and logo
+    (kept: a redelivered render reuses it instead of paying for it again)."""
+    return f"{variation_prefix(job_id, variation)}/clips/source/scene_{scene}.mp4"
+
+
+def voice_key(job_id: str) -> str:
+    """The voice-over of the script (the extension is the model's format)."""
+    return f"videos/{job_id}/voice.mp3"

@@ -6,13 +6,17 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from services.renderer import engine
+from services.renderer.footage import Footage, FootageMaker
 from services.renderer.keys import clip_key, final_key, poster_key
+from services.renderer.metrics import observe_speed, render_phase
 from shared.models import PLATFORM_SIZE, GenerationRequest, Storyboard, VideoOutput
+from shared.providers.base import FootageBackend, WorkRef
 from shared.storage import LocalStorage
 from shared.uploads import (
     AUDIO_EXTENSIONS,
@@ -25,6 +29,17 @@ from shared.uploads import (
 Report = Callable[[float, str], Awaitable[None]]
 CANCEL_DIR = Path(tempfile.gettempdir()) / "reelsmith-cancel"
 CANCEL_WAIT_S = 30.0
+# Share of a render's progress that model-made footage takes (it is most of the wait).
+FOOTAGE_SHARE = 60.0
+
+
+def _after_footage(report: Report) -> Report:
+    """Engine progress mapped onto what is left once the footage is made."""
+
+    async def engine_report(percent: float, message: str) -> None:
+        await report(FOOTAGE_SHARE + percent * (100 - FOOTAGE_SHARE) / 100, message)
+
+    return engine_report
 
 
 def cancel_marker(job_id: str) -> Path:
@@ -55,11 +70,19 @@ def output_for(
 
 
 class Renderer:
-    def __init__(self, storage: LocalStorage, pool: ProcessPoolExecutor, divisor: int) -> None:
+    def __init__(
+        self,
+        storage: LocalStorage,
+        pool: ProcessPoolExecutor,
+        divisor: int,
+        footage: FootageBackend | None = None,
+    ) -> None:
         self.storage = storage
         self.pool = pool
         self.divisor = divisor
         self.clips_made = 0
+        # A backend that makes scene clips (replicate); None: the engine animates frames.
+        self.footage = FootageMaker(storage, footage) if footage is not None else None
 
     async def spec(
         self,
@@ -68,6 +91,7 @@ class Renderer:
         request: GenerationRequest,
         storyboard: Storyboard,
         variation: int,
+        footage: Footage | None = None,
     ) -> engine.RenderSpec:
         brand = request.brand
         logo = await find_upload(self.storage, client_id, brand.logo_asset_id, IMAGE_EXTENSIONS)
@@ -78,6 +102,9 @@ class Renderer:
         scenes = []
         for scene in storyboard.scenes:
             clip = await find_upload(self.storage, client_id, scene.clip_asset_id, VIDEO_EXTENSIONS)
+            video = self.storage.path(clip) if clip else None
+            if video is None and footage is not None:
+                video = footage.clips.get((variation, scene.index))
             scenes.append(
                 engine.SceneInput(
                     index=scene.index,
@@ -85,7 +112,7 @@ class Renderer:
                     duration_s=scene.duration_s,
                     caption=scene.caption,
                     beat=scene.beat or "solution",
-                    video_path=self.storage.path(clip) if clip else None,
+                    video_path=video,
                 )
             )
         return engine.RenderSpec(
@@ -98,6 +125,9 @@ class Renderer:
             logo_path=self.storage.path(logo) if logo else None,
             font_path=self.storage.path(font) if font else None,
             music_path=self.storage.path(music) if music else None,
+            voiceover_path=footage.voice if footage is not None else None,
+            # Frames from a model carry no marks of the local frame renderer to cover.
+            storyboard_marks=footage is None,
         )
 
     async def render(
@@ -107,15 +137,29 @@ class Renderer:
         request: GenerationRequest,
         storyboard: Storyboard,
         report: Report,
+        attempt: int = 1,
     ) -> list[VideoOutput]:
         cancel_marker(job_id).unlink(missing_ok=True)
+        footage = None
+        if self.footage is not None:
+            # Model clips first (the paid, slow part, all scenes at once), then the engine.
+            work = WorkRef(job_id, client_id, "render", attempt)
+
+            async def making(percent: float, message: str) -> None:
+                await report(percent * FOOTAGE_SHARE / 100, message)
+
+            with render_phase("footage", scenes=len(storyboard.scenes)):
+                footage = await self.footage.make(work, request, storyboard, making)
+            report = _after_footage(report)
         outputs = []
         variations = request.variations
         for variation in range(1, variations + 1):
-            spec = await self.spec(job_id, client_id, request, storyboard, variation)
+            started = time.perf_counter()
+            spec = await self.spec(job_id, client_id, request, storyboard, variation, footage)
             share = 100 / variations
             base = share * (variation - 1)
-            clips = await self.clips(job_id, spec, variation, base, share * 0.8, report)
+            with render_phase("clips", variation=variation, scenes=len(spec.scenes)):
+                clips = await self.clips(job_id, spec, variation, base, share * 0.8, report)
 
             async def composing(
                 fraction: float,
@@ -128,11 +172,14 @@ class Renderer:
 
             key = final_key(job_id, variation)
             self.storage.path(key).parent.mkdir(parents=True, exist_ok=True)
-            info = await self.compose(spec, clips, key, composing)
+            with render_phase("compose", variation=variation):
+                info = await self.compose(spec, clips, key, composing)
             poster = poster_key(job_id, variation)
-            await asyncio.to_thread(
-                engine.poster_frame, self.storage.path(key), self.storage.path(poster)
-            )
+            with render_phase("poster", variation=variation):
+                await asyncio.to_thread(
+                    engine.poster_frame, self.storage.path(key), self.storage.path(poster)
+                )
+            observe_speed(info.duration_s, time.perf_counter() - started)
             outputs.append(output_for(self.storage, key, info, variation, poster))
         return outputs
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+from services.billing.pricing import DEFAULT_PRICING_FILE, PricingSource
 from services.storyboard.generation import StoryboardMaker
 from services.storyboard.handlers import StoryboardHandlers
 from shared.bus import ConsumerSpec
 from shared.events import JobCanceled, SceneRefineRequested, StoryboardRequested
-from shared.providers import backend_for
+from shared.providers import open_backend
 from shared.service import run_service, worker_runtime
 from shared.settings import Settings
 from shared.storage import LocalStorage
@@ -24,26 +25,34 @@ def consumer_spec(settings: Settings) -> ConsumerSpec:
     )
 
 
+def pricing(settings: Settings) -> PricingSource:
+    """Billing's pricing table: which model plays each role, and what it costs."""
+    return PricingSource(settings.pricing_file or DEFAULT_PRICING_FILE)
+
+
 async def serve(
     settings: Settings, stop: asyncio.Event | None = None, handle_signals: bool = True
 ) -> None:
-    backend = backend_for(settings)
     async with worker_runtime(settings, stop, handle_signals) as runtime:
-        storage = LocalStorage(settings.video_storage_path)
-        maker = StoryboardMaker(
-            backend, storage, settings.scene_concurrency, settings.frame_scale_divisor
-        )
-        handlers = StoryboardHandlers(runtime.bus, storage, maker)
-        await runtime.bus.subscribe_broadcast(JobCanceled, handlers.on_job_canceled)
-        await runtime.bus.consume(
-            consumer_spec(settings),
-            {
-                StoryboardRequested: handlers.on_storyboard_requested,
-                SceneRefineRequested: handlers.on_scene_refine_requested,
-            },
-            runtime.stop,
-            concurrency=settings.storyboard_concurrency,
-        )
+        backend = await open_backend(settings, runtime.bus, pricing(settings).table)
+        try:
+            storage = LocalStorage(settings.video_storage_path)
+            maker = StoryboardMaker(
+                backend, storage, settings.scene_concurrency, settings.frame_scale_divisor
+            )
+            handlers = StoryboardHandlers(runtime.bus, storage, maker)
+            await runtime.bus.subscribe_broadcast(JobCanceled, handlers.on_job_canceled)
+            await runtime.bus.consume(
+                consumer_spec(settings),
+                {
+                    StoryboardRequested: handlers.on_storyboard_requested,
+                    SceneRefineRequested: handlers.on_scene_refine_requested,
+                },
+                runtime.stop,
+                concurrency=settings.storyboard_concurrency,
+            )
+        finally:
+            await backend.close()
 
 
 if __name__ == "__main__":

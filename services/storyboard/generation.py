@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable
 
 from services.storyboard.keys import frame_key
 from shared.models import PLATFORM_SIZE, GenerationRequest, Scene, Storyboard
-from shared.providers.base import FrameSpec, GenerationBackend
+from shared.providers.base import FrameSpec, GenerationBackend, WorkRef
+from shared.providers.tasks import all_or_nothing
 from shared.storage import LocalStorage
 from shared.uploads import IMAGE_EXTENSIONS, find_upload
 
@@ -43,9 +44,15 @@ class StoryboardMaker:
         self.size_divisor = size_divisor
 
     async def make(
-        self, job_id: str, client_id: str, request: GenerationRequest, on_scene: SceneDone
+        self,
+        job_id: str,
+        client_id: str,
+        request: GenerationRequest,
+        on_scene: SceneDone,
+        attempt: int = 1,
     ) -> Storyboard:
-        scenes = await self.backend.plan_script(job_id, request)
+        work = WorkRef(job_id, client_id, "storyboard", attempt)
+        scenes = await self.backend.plan_script(job_id, request, work)
         image = await product_image(self.storage, client_id, request)
         limit = asyncio.Semaphore(self.scene_concurrency)
         done = 0
@@ -53,12 +60,17 @@ class StoryboardMaker:
         async def draw(scene: Scene) -> Scene:
             nonlocal done
             async with limit:
-                drawn = await self.draw(job_id, request, scene, len(scenes), image)
+                drawn = await self.draw(job_id, request, scene, len(scenes), image, work)
             done += 1
             await on_scene(drawn, done, len(scenes))
             return drawn
 
-        drawn = await asyncio.gather(*(draw(scene) for scene in scenes))
+        try:
+            drawn = await all_or_nothing([draw(scene) for scene in scenes])
+        except Exception:
+            # A frame failed for good, so the storyboard fails: stop paying for the rest.
+            await self.backend.cancel_job(job_id)
+            raise
         return Storyboard(scenes=sorted(drawn, key=lambda s: s.index))
 
     async def refine(
@@ -69,11 +81,16 @@ class StoryboardMaker:
         storyboard: Storyboard,
         index: int,
         feedback: str,
+        attempt: int = 1,
     ) -> Storyboard:
+        work = WorkRef(job_id, client_id, "refine", attempt)
         scene = next(s for s in storyboard.scenes if s.index == index)
-        rewritten = await self.backend.refine_scene(job_id, request, scene, feedback)
+        count = len(storyboard.scenes)
+        rewritten = await self.backend.refine_scene(
+            job_id, request, scene, feedback, work, scene_count=count
+        )
         image = await product_image(self.storage, client_id, request)
-        drawn = await self.draw(job_id, request, rewritten, len(storyboard.scenes), image)
+        drawn = await self.draw(job_id, request, rewritten, count, image, work)
         return Storyboard(scenes=[drawn if s.index == index else s for s in storyboard.scenes])
 
     async def draw(
@@ -83,6 +100,7 @@ class StoryboardMaker:
         scene: Scene,
         scene_count: int,
         image: bytes | None,
+        work: WorkRef | None = None,
     ) -> Scene:
         spec = FrameSpec(
             job_id=job_id,
@@ -91,6 +109,7 @@ class StoryboardMaker:
             scene_count=scene_count,
             size=frame_size(request, self.size_divisor),
             product_image=image,
+            work=work,
         )
         jpeg = await self.backend.generate_frame(spec)
         # A refined scene keeps its frame key: after a reorder, scene n may own scene_m.jpg.

@@ -54,9 +54,8 @@ class StoryboardHandlers:
 
         request = event.data.request
         try:
-            storyboard = await self.jobs.run(
-                event.job_id, self.maker.make(event.job_id, event.client_id, request, on_scene)
-            )
+            work = self.maker.make(event.job_id, event.client_id, request, on_scene, event.attempt)
+            storyboard = await self.jobs.run(event.job_id, work)
         except JobWasCanceled:
             log.info("storyboard.canceled")
             return
@@ -88,6 +87,7 @@ class StoryboardHandlers:
                 data.storyboard,
                 data.scene_index,
                 data.feedback,
+                event.attempt,
             )
             storyboard = await self.jobs.run(event.job_id, work)
         except JobWasCanceled:
@@ -104,8 +104,10 @@ class StoryboardHandlers:
         log.info("storyboard.scene_refined", extra={"scene": data.scene_index})
 
     async def on_job_canceled(self, event: Event[JobCanceled]) -> None:
-        """Stop this replica's work on the job (every replica hears cancels, see __main__)."""
+        """Stop this replica's work on the job (every replica hears cancels, see __main__),
+        and its paid predictions upstream."""
         self.jobs.cancel(event.job_id)
+        await self.maker.backend.cancel_job(event.job_id)
 
     async def _finished(self, event: Event[StoryboardRequested]) -> Storyboard | None:
         key = manifest_key(event.job_id)

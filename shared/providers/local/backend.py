@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from shared.models import GenerationRequest, Scene
-from shared.providers.base import FrameSpec
+from shared.providers.base import FrameSpec, WorkRef
 from shared.providers.local import planner
 from shared.providers.local.frames import draw_frame
 
@@ -13,11 +13,19 @@ from shared.providers.local.frames import draw_frame
 class LocalBackend:
     name = "local"
 
-    async def plan_script(self, job_id: str, request: GenerationRequest) -> list[Scene]:
+    async def plan_script(
+        self, job_id: str, request: GenerationRequest, work: WorkRef | None = None
+    ) -> list[Scene]:
         return planner.plan_scenes(job_id, request)
 
     async def refine_scene(
-        self, job_id: str, request: GenerationRequest, scene: Scene, feedback: str
+        self,
+        job_id: str,
+        request: GenerationRequest,
+        scene: Scene,
+        feedback: str,
+        work: WorkRef | None = None,
+        scene_count: int = 0,
     ) -> Scene:
         return planner.refine_scene(job_id, request, scene, feedback)
 
@@ -36,3 +44,9 @@ class LocalBackend:
             product_image=spec.product_image,
             layout_variant=spec.scene.revision - 1,
         )
+
+    async def cancel_job(self, job_id: str) -> int:
+        return 0  # nothing runs outside this process
+
+    async def close(self) -> None:
+        return None
