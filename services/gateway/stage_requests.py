@@ -1,0 +1,115 @@
+"""The `stage_requests` table: the latest request that started each stage of a job, kept
+so the stuck-job reaper can send it again and a retry can restart a failed stage.
+
+A stage is `storyboard`, `refine`, `render` or `export:<export_id>` (exports of one job
+run side by side, so each is its own stage). The row is written by `rows.enqueue` in the
+transaction that queues the request, so it can never disagree with what was sent.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from shared.db import NOW_SQL, Transaction
+from shared.events import (
+    PAYLOADS,
+    Event,
+    ExportRequested,
+    Payload,
+    RenderRequested,
+    SceneRefineRequested,
+    StoryboardRequested,
+)
+
+EXPORT_PREFIX = "export:"
+
+
+@dataclass(frozen=True)
+class StageRequest:
+    job_id: str
+    stage: str
+    subject: str
+    data: str
+    retries: int
+
+    def payload(self) -> Payload:
+        return PAYLOADS[self.subject].model_validate_json(self.data)
+
+    @property
+    def is_export(self) -> bool:
+        return self.stage.startswith(EXPORT_PREFIX)
+
+
+def stage_of(payload: Payload) -> str | None:
+    """The stage a request starts, or None for an event that starts none."""
+    match payload:
+        case StoryboardRequested():
+            return "storyboard"
+        case SceneRefineRequested():
+            return "refine"
+        case RenderRequested():
+            return "render"
+        case ExportRequested(export_id=export_id):
+            return EXPORT_PREFIX + export_id
+    return None
+
+
+async def remember(tx: Transaction, event: Event[Any]) -> None:
+    """Record `event` as its stage's latest request (a new request resets the retries)."""
+    stage = stage_of(event.data)
+    if stage is None:
+        return
+    await tx.execute(
+        "INSERT INTO stage_requests (job_id, stage, subject, data, retries, requested_at)"
+        f" VALUES (?, ?, ?, ?, 0, {NOW_SQL})"
+        " ON CONFLICT (job_id, stage) DO UPDATE SET subject = excluded.subject,"
+        " data = excluded.data, retries = 0, requested_at = excluded.requested_at,"
+        " finished_at = NULL",
+        (event.job_id, stage, event.subject, event.data.model_dump_json()),
+    )
+
+
+async def set_retries(tx: Transaction, job_id: str, stage: str, retries: int) -> None:
+    await tx.execute(
+        "UPDATE stage_requests SET retries = ? WHERE job_id = ? AND stage = ?",
+        (retries, job_id, stage),
+    )
+
+
+async def finish(tx: Transaction, job_id: str, stage: str) -> None:
+    """Mark an export's request done (other stages end with the job's status)."""
+    await tx.execute(
+        f"UPDATE stage_requests SET finished_at = {NOW_SQL}"
+        " WHERE job_id = ? AND stage = ? AND finished_at IS NULL",
+        (job_id, stage),
+    )
+
+
+async def load_request(tx: Transaction, job_id: str, stage: str) -> StageRequest | None:
+    row = await tx.fetchone(f"{_SELECT} WHERE job_id = ? AND stage = ?", (job_id, stage))
+    return None if row is None else _request_from(row)
+
+
+async def open_exports(tx: Transaction, job_id: str, cutoff: str) -> list[StageRequest]:
+    """The job's exports still running that were requested before `cutoff`."""
+    cursor = await tx.execute(
+        f"{_SELECT} WHERE job_id = ? AND stage LIKE 'export:%' AND finished_at IS NULL"
+        " AND requested_at < ?",
+        (job_id, cutoff),
+    )
+    return [_request_from(row) for row in await cursor.fetchall()]
+
+
+_SELECT = "SELECT job_id, stage, subject, data, retries FROM stage_requests"
+
+
+def _request_from(row: sqlite3.Row) -> StageRequest:
+    return StageRequest(
+        job_id=row["job_id"],
+        stage=row["stage"],
+        subject=row["subject"],
+        data=row["data"],
+        retries=row["retries"],
+    )
