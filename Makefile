@@ -2,7 +2,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-tools soak lint bench clean
+.PHONY: setup run test test-tools soak lint bench clean demo
 
 setup: $(STAMP)
 
@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml
 
 run: setup
 	$(PY) -m deploy.run_local
+
+# Against a running `make run`: generate, approve, render, download; prints the mp4's path.
+demo: setup
+	$(PY) -m reelsmith_cli.demo
 
 # System tools the tests run, installed from Debian's packages when missing, as
 # command:package: the sqlite3 CLI (runbook backup/rollback), shellcheck (entrypoint),

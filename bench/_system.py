@@ -138,6 +138,10 @@ class Launcher:
             FRAME_SCALE_DIVISOR=str(self.frame_divisor),
             GENERATION_BACKEND="local",
             LOG_LEVEL="WARNING",
+            # One client sends every brief at once: lift the per-client back-pressure.
+            JOB_RATE_PER_MINUTE="100000",
+            JOB_RATE_BURST="10000",
+            MAX_QUEUED_JOBS_PER_CLIENT="10000",
             PYTHONUNBUFFERED="1",
         )
         return env

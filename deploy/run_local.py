@@ -170,6 +170,12 @@ def service_env(name: str, common: Mapping[str, str], data: Path) -> dict[str, s
         env["DATABASE_PATH"] = str(data / DATABASES[name])
     if name in WORKER_METRICS_PORTS:
         env["METRICS_PORT"] = str(worker_metrics_port(name))
+    # The terminal shows every service's lines; data/logs/<service>.jsonl keeps them for
+    # jq (`cat data/logs/*.jsonl | jq ...` is the combined log).
+    env["LOG_FILE"] = str(data / "logs" / f"{name}.jsonl")
+    if name == "gateway":
+        # `make run` is development: the web console offers a login for any client id.
+        env.setdefault("DEV_LOGIN", "1")
     return env
 
 
@@ -182,6 +188,60 @@ def common_env(nats_url: str, secret: str, data: Path, gateway_port: int) -> dic
         "GATEWAY_PORT": str(gateway_port),
         "PYTHONUNBUFFERED": "1",
     }
+
+
+def wants_fake_replicate() -> bool:
+    """`REPLICATE_FAKE=1` starts the fake Replicate server for the replicate backend; unset,
+    it starts when `GENERATION_BACKEND=replicate` names no REPLICATE_BASE_URL and no token
+    (a demo without an account); `0` never starts it."""
+    choice = os.environ.get("REPLICATE_FAKE", "").strip()
+    if choice in ("0", "1"):
+        return choice == "1"
+    has_token = os.environ.get("REPLICATE_API_TOKEN") or os.environ.get("REPLICATE_API_KEY")
+    return (
+        os.environ.get("GENERATION_BACKEND") == "replicate"
+        and not os.environ.get("REPLICATE_BASE_URL")
+        and not has_token
+    )
+
+
+def start_fake_replicate(
+    data: Path, gateway_port: int
+) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    """`python -m tools.fake_replicate` and the settings that point the services at it
+    (outputs fetched from it, webhooks to the gateway, polling scaled like its latencies)."""
+    port = env_int("REPLICATE_FAKE_PORT", 8123)
+    scale = float(os.environ.get("REPLICATE_FAKE_LATENCY_SCALE") or "0.1")
+    divisor = env_int("REPLICATE_FAKE_RESOLUTION_DIVISOR", 2)
+    token = "r8_fake_dev_token"
+    argv = [sys.executable, "-m", "tools.fake_replicate", "--port", str(port)]
+    argv += ["--token", token, "--latency-scale", str(scale)]
+    argv += ["--resolution-divisor", str(divisor)]
+    with (data / "logs" / "fake-replicate.log").open("ab") as log:
+        proc = subprocess.Popen(
+            argv,
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
+        )
+    base = f"http://127.0.0.1:{port}"
+    tunable = {
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{gateway_port}",
+        "REPLICATE_POLL_MIN_S": str(max(0.05, scale)),
+        "REPLICATE_POLL_MAX_S": str(max(0.5, 10 * scale)),
+    }
+    # A tunable the caller set wins, even empty (PUBLIC_BASE_URL= turns webhooks off).
+    settings = {name: os.environ.get(name, value) for name, value in tunable.items()}
+    settings.update(
+        GENERATION_BACKEND="replicate",
+        REPLICATE_API_TOKEN=token,
+        REPLICATE_API_KEY=token,
+        REPLICATE_BASE_URL=base,
+        REPLICATE_DELIVERY_BASE_URL=base,
+    )
+    return proc, settings
 
 
 def start_services(common: Mapping[str, str], data: Path) -> dict[str, subprocess.Popen[bytes]]:
@@ -275,6 +335,7 @@ def print_banner(gateway_port: int, secret: str, nats_url: str, data: Path) -> N
         "\n"
         "Reelsmith is running.\n"
         f"  Gateway       {gateway}\n"
+        f"  Web console   {gateway}/  (development login: any client id)\n"
         f"  NATS          {nats_url}\n"
         f"  Data          {data}\n"
         f"  Client token  export TOKEN={client}\n"
@@ -308,13 +369,23 @@ def run(stop: StopSignal) -> Outcome:
     gateway_port = env_int("GATEWAY_PORT", 8080)
     nats: subprocess.Popen[bytes] | None = None
     services: dict[str, subprocess.Popen[bytes]] = {}
+    fake: subprocess.Popen[bytes] | None = None
     try:
         nats_url, nats, outcome = ensure_nats(data, stop)
         if outcome is not Outcome.READY or nats_url is None:
             return outcome
-        services = start_services(common_env(nats_url, secret, data, gateway_port), data)
+        common = common_env(nats_url, secret, data, gateway_port)
+        urls = health_urls(gateway_port)
+        if wants_fake_replicate():
+            fake, fake_settings = start_fake_replicate(data, gateway_port)
+            common.update(fake_settings)
+            urls["fake-replicate"] = fake_settings["REPLICATE_BASE_URL"] + "/_fake/stats"
+            print(f"run_local: fake Replicate at {fake_settings['REPLICATE_BASE_URL']}", flush=True)
+        services = start_services(common, data)
+        if fake is not None:
+            services["fake-replicate"] = fake
         watched = {**services, **({"nats-server": nats} if nats else {})}
-        outcome = wait_healthy(health_urls(gateway_port), watched, stop, SERVICES_READY_S)
+        outcome = wait_healthy(urls, watched, stop, SERVICES_READY_S)
         if outcome is Outcome.READY:
             print_banner(gateway_port, secret, nats_url, data)
             outcome = supervise(watched, stop)

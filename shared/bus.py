@@ -28,16 +28,30 @@ from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     DeliverPolicy,
+    KeyValueConfig,
     RetentionPolicy,
     StorageType,
     StreamConfig,
 )
+from nats.js.kv import KeyValue
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ValidationError
 
+from shared import tracing
+from shared.attempts import superseded
 from shared.events import PAYLOADS, DeadLettered, Event, Payload, derived_id, parse_event
 from shared.logging import get_logger, log_context
-from shared.metrics import EVENTS_CONSUMED, EVENTS_PUBLISHED, HANDLER_SECONDS
-from shared.tracing import inject_traceparent, trace_id_from
+from shared.metrics import (
+    CONSUMER_ACK_PENDING,
+    CONSUMER_IN_FLIGHT,
+    CONSUMER_PENDING,
+    CONSUMER_REDELIVERED,
+    EVENTS_CONSUMED,
+    EVENTS_FAILED,
+    EVENTS_PUBLISHED,
+    HANDLER_SECONDS,
+)
+from shared.tracing import trace_id_from
 
 log = get_logger(__name__)
 
@@ -116,6 +130,8 @@ class ConsumerStats:
     failed: int = 0
     dead_lettered: int = 0
     in_flight: set[asyncio.Task[None]] = field(default_factory=set)
+    # The message each in-flight task handles, to hand it back at shutdown.
+    messages: dict[asyncio.Task[None], Msg] = field(default_factory=dict)
 
 
 def retry_delay_s(deliveries: int, base: float = 0.5, cap: float = 30.0) -> float:
@@ -131,6 +147,11 @@ class Bus:
         self.js: JetStreamContext = nc.jetstream(timeout=5)
         self.service = service
         self.consumers: dict[str, ConsumerStats] = {}
+        # How long `consume` lets in-flight handlers finish once stopped (SHUTDOWN_GRACE_S
+        # minus the drain's share; set by `shared.service.worker_runtime`).
+        self.hand_back_s = 10.0
+        # How often `consume` samples its durable's pending / ack-pending counts.
+        self.consumer_stats_every_s = 15.0
 
     @classmethod
     async def connect(cls, url: str, service: str, connect_timeout_s: float = 30.0) -> Bus:
@@ -180,9 +201,11 @@ class Bus:
         await self.js.add_consumer(spec.stream, spec.config())
 
     async def publish(self, event: Event[Any], headers: dict[str, str] | None = None) -> None:
-        await self.publish_raw(
-            event.subject, event.model_dump_json().encode(), self.event_headers(event, headers)
-        )
+        attributes = {"messaging.message.id": event.id}
+        with tracing.publish_span(event.subject, event.job_id, attributes):
+            await self.publish_raw(
+                event.subject, event.model_dump_json().encode(), self.event_headers(event, headers)
+            )
 
     async def publish_follow_up(
         self, cause: Event[Any], payload: Payload, suffix: str = ""
@@ -205,33 +228,68 @@ class Bus:
         """Headers an event travels with: its id for de-duplication, the trace."""
         merged = dict(headers or {})
         merged[MSG_ID] = event.id
-        if "traceparent" not in merged:
-            inject_traceparent(merged)
+        if tracing.TRACEPARENT not in merged:
+            attributes = {"messaging.message.id": event.id}
+            tracing.inject_event_context(merged, event.job_id, event.subject, attributes)
         return merged
 
     async def publish_raw(self, subject: str, payload: bytes, headers: dict[str, str]) -> bool:
-        """Publish with the PubAck awaited; returns False when the server dropped a duplicate."""
-        ack = await self.js.publish(subject, payload, headers=headers)
+        """Publish with the PubAck awaited; returns False when the server dropped a duplicate.
+
+        A publish that cannot reach the server raises `TransientError`: a handler reporting
+        progress during a NATS outage must hand its message back, not fail the job."""
+        try:
+            with tracing.send_span(subject, headers):
+                ack = await self.js.publish(subject, payload, headers=headers)
+        except (nats.errors.Error, TimeoutError) as exc:
+            EVENTS_FAILED.labels(subject, "publish").inc()
+            raise TransientError(f"publish to {subject} failed: {exc!r}") from exc
         EVENTS_PUBLISHED.labels(subject).inc()
         return not ack.duplicate
 
     async def request(
         self, subject: str, body: BaseModel, reply_type: type[BaseModel], timeout_s: float = 5.0
     ) -> BaseModel:
-        msg = await self.nc.request(subject, body.model_dump_json().encode(), timeout=timeout_s)
+        attributes = {"messaging.system": "nats", "messaging.destination.name": subject}
+        with tracing.span(f"request {subject}", SpanKind.CLIENT, attributes=attributes):
+            msg = await self.nc.request(
+                subject,
+                body.model_dump_json().encode(),
+                timeout=timeout_s,
+                headers=tracing.inject({}),
+            )
         return reply_type.model_validate_json(msg.data)
+
+    async def key_value(self, bucket: str, ttl_s: float | None = None) -> KeyValue:
+        """A JetStream key-value bucket (file storage, one revision a key), created on
+        first use by whichever replica gets there first. Example::
+
+            kv = await bus.key_value("replicate_predictions", ttl_s=86_400)
+            await kv.put("job1.render.s1.1", b"...")
+        """
+        with contextlib.suppress(nats.js.errors.BadRequestError):
+            return await self.js.create_key_value(
+                KeyValueConfig(bucket=bucket, history=1, ttl=ttl_s, storage=StorageType.FILE)
+            )
+        return await self.js.key_value(bucket)
 
     async def subscribe_broadcast(self, payload: type[Payload], handler: Handler) -> None:
         """Hear every `payload` event in every replica (core NATS, at most once): for
         signals such as a cancel that each replica must see, unlike shared work."""
 
         async def deliver(msg: Msg) -> None:
-            try:
-                event = parse_event(msg.subject, msg.data)
-                with log_context(job_id=event.job_id, trace_id=trace_id_from(msg.headers)):
-                    await handler(event)
-            except Exception:
-                log.exception("event.broadcast_failed", extra={"subject": msg.subject})
+            with (
+                tracing.consumer_span(msg.subject, msg.headers, self.service, "broadcast", 1),
+                log_context(service=self.service),
+            ):
+                try:
+                    event = parse_event(msg.subject, msg.data)
+                    with log_context(job_id=event.job_id):
+                        await handler(event)
+                except Exception as exc:
+                    tracing.mark_failed(exc)
+                    EVENTS_FAILED.labels(msg.subject, "handle").inc()
+                    log.exception("event.broadcast_failed", extra={"subject": msg.subject})
 
         await self.nc.subscribe(payload.subject, cb=deliver)
 
@@ -241,30 +299,39 @@ class Bus:
         handlers: Mapping[type[Payload], Handler],
         stop: asyncio.Event,
         concurrency: int = 1,
-        grace_s: float = 10.0,
+        grace_s: float | None = None,
     ) -> None:
         """Run `handlers` on the durable `spec` until `stop` is set, then hand back work.
 
         Each message is acked when its handler returns, nak'ed with backoff when it
         raises, and dead-lettered (`deadletter.<service>`) when it cannot be parsed,
-        raises `PermanentError`, or has failed `spec.max_deliver` times.
+        raises `PermanentError`, or has failed `spec.max_deliver` times. A stage request
+        for an attempt older than the job's current one (`shared.attempts`) is acked unread.
+        Once `stop` is set no more messages are fetched; in-flight handlers get `grace_s`
+        (default `hand_back_s`) to finish, then are cancelled and their messages nak'ed.
         """
         by_subject = {payload.subject: handler for payload, handler in handlers.items()}
         sub = await self._bind(spec, stop)
         if sub is None:
             return
         stats = self.consumers.setdefault(spec.durable, ConsumerStats())
+        sampler = asyncio.create_task(self._sample_consumer(spec, stop))
         try:
             while not stop.is_set():
                 if len(stats.in_flight) >= concurrency:
-                    await asyncio.wait(stats.in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    # Busy: wait for a free slot, or for the stop (a busy replica must
+                    # start handing back at once, not when its current job ends).
+                    await _one_done_or_stop(stats.in_flight, stop)
                     continue
                 for msg in await _fetch(sub, concurrency - len(stats.in_flight), stop):
                     task = asyncio.create_task(self._run_one(spec, msg, by_subject, stats))
                     stats.in_flight.add(task)
+                    stats.messages[task] = msg
                     task.add_done_callback(stats.in_flight.discard)
+                    task.add_done_callback(lambda done: stats.messages.pop(done, None))
         finally:
-            await self._hand_back(stats, grace_s)
+            sampler.cancel()
+            await self._hand_back(stats, self.hand_back_s if grace_s is None else grace_s)
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
@@ -287,13 +354,55 @@ class Bus:
     async def _hand_back(self, stats: ConsumerStats, grace_s: float) -> None:
         if not stats.in_flight:
             return
-        _done, pending = await asyncio.wait(set(stats.in_flight), timeout=grace_s)
+        # Most of the grace to finish; the rest for cancelled handlers to nak and clean up
+        # (bounded: a handler that ignores its cancellation must not hold the exit).
+        _done, pending = await asyncio.wait(set(stats.in_flight), timeout=grace_s * 0.8)
         for task in pending:
             task.cancel()
-        if pending:
-            await asyncio.wait(pending)
+        if not pending:
+            return
+        _done, cleaning_up = await asyncio.wait(pending, timeout=grace_s * 0.2)
+        # Still cleaning up (e.g. waiting for encoder processes): hand their messages back
+        # now, or another replica would only get them after the ack wait.
+        for task in cleaning_up:
+            if (msg := stats.messages.get(task)) is not None:
+                with contextlib.suppress(Exception):
+                    await msg.nak()
+
+    async def _sample_consumer(self, spec: ConsumerSpec, stop: asyncio.Event) -> None:
+        """Keep the durable's pending / ack-pending gauges current while consuming."""
+        labels = (spec.stream, spec.durable)
+        while not stop.is_set():
+            try:
+                info = await self.js.consumer_info(spec.stream, spec.durable)
+            except (nats.errors.Error, TimeoutError):
+                pass  # a reconnect or a restarting server: the next sample will do
+            else:
+                CONSUMER_PENDING.labels(*labels).set(info.num_pending or 0)
+                CONSUMER_ACK_PENDING.labels(*labels).set(info.num_ack_pending or 0)
+                CONSUMER_REDELIVERED.labels(*labels).set(info.num_redelivered or 0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.consumer_stats_every_s)
 
     async def _run_one(
+        self, spec: ConsumerSpec, msg: Msg, by_subject: Mapping[str, Handler], stats: ConsumerStats
+    ) -> None:
+        """One message inside its `process <subject>` span (a child of its producer's)."""
+        in_flight = CONSUMER_IN_FLIGHT.labels(spec.durable)
+        in_flight.inc()
+        try:
+            deliveries = msg.metadata.num_delivered
+            with (
+                tracing.consumer_span(
+                    msg.subject, msg.headers, self.service, spec.durable, deliveries
+                ),
+                log_context(service=self.service),
+            ):
+                await self._handle_one(spec, msg, by_subject, stats)
+        finally:
+            in_flight.dec()
+
+    async def _handle_one(
         self, spec: ConsumerSpec, msg: Msg, by_subject: Mapping[str, Handler], stats: ConsumerStats
     ) -> None:
         deliveries = msg.metadata.num_delivered
@@ -306,6 +415,14 @@ class Bus:
         except ValidationError as exc:
             reason = f"invalid event: {exc.errors(include_url=False, include_input=False)}"
             await self._dead_letter(spec, msg, reason, stats)
+            return
+        if await superseded(self.js, event):
+            EVENTS_CONSUMED.labels(msg.subject, "superseded").inc()
+            with log_context(job_id=event.job_id):
+                log.info(
+                    "event.superseded", extra={"subject": msg.subject, "attempt": event.attempt}
+                )
+            await msg.ack()
             return
         keepalive = asyncio.create_task(_keep_alive(msg, spec.ack_wait_s / 3))
         try:
@@ -324,6 +441,8 @@ class Bus:
         except Exception as exc:
             stats.failed += 1
             EVENTS_CONSUMED.labels(msg.subject, "retried").inc()
+            EVENTS_FAILED.labels(msg.subject, "handle").inc()
+            tracing.mark_failed(exc)
             with log_context(job_id=event.job_id):
                 log.warning(
                     "event.handler_failed",
@@ -346,6 +465,7 @@ class Bus:
     ) -> None:
         stats.dead_lettered += 1
         EVENTS_CONSUMED.labels(msg.subject, "dead_lettered").inc()
+        EVENTS_FAILED.labels(msg.subject, "dead_letter").inc()
         parked = DeadLettered(
             service=self.service,
             subject=msg.subject,
@@ -361,12 +481,37 @@ class Bus:
         log.error("event.dead_lettered", extra={"subject": msg.subject, "reason": reason[:500]})
         await msg.term()
 
-    async def close(self) -> None:
+    async def consume_raw(
+        self, spec: ConsumerSpec, handle: Callable[[Msg], Awaitable[None]], stop: asyncio.Event
+    ) -> None:
+        """Run `handle` on each message of `spec` that is not an event envelope (e.g. the
+        dead letters), one at a time, until `stop`: ack on return, nak with backoff on raise."""
+        sub = await self._bind(spec, stop)
+        if sub is None:
+            return
+        try:
+            while not stop.is_set():
+                for msg in await _fetch(sub, 16, stop):
+                    try:
+                        await handle(msg)
+                    except Exception as exc:
+                        log.warning(
+                            "message.handler_failed",
+                            extra={"subject": msg.subject, "error": repr(exc)},
+                        )
+                        await msg.nak(delay=retry_delay_s(msg.metadata.num_delivered))
+                    else:
+                        await msg.ack()
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def close(self, timeout_s: float = 10.0) -> None:
         """Drain: flush pending publishes and close the connection."""
         if self.nc.is_closed:
             return
         try:
-            await asyncio.wait_for(self.nc.drain(), timeout=10)
+            await asyncio.wait_for(self.nc.drain(), timeout=timeout_s)
         except (TimeoutError, nats.errors.Error):
             await self.nc.close()
 
@@ -395,6 +540,14 @@ async def _fetch(
         log.warning("consumer.fetch_failed", extra={"error": repr(exc)})
         await asyncio.sleep(0.5)
         return []
+
+
+async def _one_done_or_stop(tasks: set[asyncio.Task[None]], stop: asyncio.Event) -> None:
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({*tasks, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
 
 
 async def _keep_alive(msg: Msg, every_s: float) -> None:

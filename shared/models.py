@@ -6,10 +6,32 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 HexColor = Annotated[str, StringConstraints(pattern=r"^#(?:[0-9a-fA-F]{3}){1,2}$")]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+
+
+def _http_url(value: str) -> str:
+    try:
+        return str(_HTTP_URL.validate_python(value))
+    except ValidationError:
+        raise ValueError("must be an absolute http:// or https:// URL") from None
+
+
+# Kept a string (normalised by pydantic's URL parser) so a brief dumps to plain JSON.
+WebhookUrl = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_http_url)]
 
 
 class Platform(StrEnum):
@@ -27,6 +49,9 @@ PLATFORM_SIZE: dict[Platform, tuple[int, int]] = {
     Platform.instagram_feed: (1080, 1080),
     Platform.youtube: (1920, 1080),
 }
+
+# The stages whose failure fails a job (a refinement or an export failing leaves it as it was).
+FailedStage = Literal["storyboard", "render"]
 
 
 class JobStatus(StrEnum):
@@ -75,6 +100,17 @@ class GenerationRequest(StrictModel):
     audience: ShortText | None = None
     key_messages: list[ShortText] = Field(default_factory=list, max_length=10)
     call_to_action: ShortText | None = None
+    chain_clips: bool = Field(
+        default=False,
+        description="Replicate backend: each scene's clip starts from the previous clip's "
+        "last frame (continuity; the clips are then made one after another).",
+    )
+    webhook_url: WebhookUrl | None = Field(
+        default=None,
+        description="Where the job's state changes are POSTed, signed the Standard-Webhooks"
+        " way; private and loopback addresses are refused.",
+        json_schema_extra={"format": "uri"},
+    )
 
 
 class Scene(BaseModel):
@@ -193,8 +229,17 @@ class Job(BaseModel):
     estimated_cost: float | None = None
     actual_cost: float | None = None
     cost_items: list[CostItem] = Field(default_factory=list)
-    retry_count: int = 0
+    retry_count: int = Field(
+        default=0, description="Times a stage of the job was started again (reaper or retry)."
+    )
     error_message: str | None = None
+    failed_stage: FailedStage | None = Field(
+        default=None, description="The stage a failed job failed in."
+    )
+    retryable: bool = Field(
+        default=False,
+        description="Whether `POST /jobs/{id}/retry` can restart the job from its failed stage.",
+    )
     video_url: str | None = None
     outputs: list[VideoOutput] = Field(default_factory=list)
     created_at: datetime

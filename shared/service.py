@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import signal
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,9 +24,10 @@ from typing import Any
 from aiohttp import web
 
 from shared.bus import Bus
-from shared.logging import configure_logging, get_logger
+from shared.logging import configure_logging, get_logger, service_var
 from shared.metrics import exposition
 from shared.settings import Settings
+from shared.tracing import configure_tracing, shutdown_tracing
 
 log = get_logger(__name__)
 
@@ -39,7 +43,7 @@ class WorkerRuntime:
     port: int = 0
 
     async def ready(self) -> bool:
-        if not self.bus.connected:
+        if self.stop.is_set() or not self.bus.connected:
             return False
         return all([await check() for check in self.readiness_checks])
 
@@ -68,11 +72,58 @@ def health_app(runtime: WorkerRuntime) -> web.Application:
     return app
 
 
-def install_signal_handlers(stop: asyncio.Event) -> None:
+def shutdown_budget(grace_s: float) -> tuple[float, float]:
+    """Split SHUTDOWN_GRACE_S into (in-flight handlers' time to finish, drain time), so
+    that stopping, handing back and draining together end within the grace period; a
+    tenth is left for the process's own teardown (joining threads, encoder processes)."""
+    drain_s = min(5.0, grace_s / 5)
+    return grace_s * 0.9 - drain_s, drain_s
+
+
+def install_signal_handlers(stop: asyncio.Event, exit_within_s: float | None = None) -> None:
+    """SIGINT/SIGTERM set `stop`. With `exit_within_s` the process also ends that long
+    after the first signal whatever still runs (a handler ignoring its cancellation, a
+    slow teardown): the orchestrator's SIGKILL never has to come."""
     loop = asyncio.get_running_loop()
+    if exit_within_s is None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        return
+    armed: list[threading.Timer] = []
+
+    def stopping() -> None:
+        log.info("service.stopping", extra={"grace_s": exit_within_s})
+        stop.set()
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        # A plain signal handler, not the loop's: the deadline starts at the signal even
+        # when the event loop is slow to get to it.
+        if not armed:
+            _SIGNALLED.set()
+            armed.append(threading.Timer(exit_within_s, _exit_now, args=(exit_within_s,)))
+            armed[0].daemon = True
+            armed[0].start()
+            loop.call_soon_threadsafe(stopping)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+        signal.signal(sig, on_signal)
+
+
+_STOPPED = threading.Event()
+_SIGNALLED = threading.Event()
+
+
+def _exit_now(grace_s: float) -> None:
+    # Success when the graceful part (hand back, drain) was done and only teardown was left.
+    log.warning("service.exit_forced", extra={"grace_s": grace_s, "stopped": _STOPPED.is_set()})
+    _flush_logs()
+    os._exit(0 if _STOPPED.is_set() else 1)
+
+
+def _flush_logs() -> None:
+    for handler in logging.getLogger().handlers:
+        handler.flush()
 
 
 @contextlib.asynccontextmanager
@@ -82,8 +133,11 @@ async def worker_runtime(
     """Connect, declare streams, serve health/metrics; on exit stop and drain."""
     stop = stop or asyncio.Event()
     if handle_signals:
-        install_signal_handlers(stop)
+        install_signal_handlers(stop, settings.shutdown_grace_s)
+    # Names this worker on its log lines even when one process hosts several (tests).
+    named = service_var.set(settings.service_name)
     bus = await Bus.connect(settings.nats_url, service=settings.service_name)
+    bus.hand_back_s, drain_s = shutdown_budget(settings.shutdown_grace_s)
     runner: web.AppRunner | None = None
     try:
         await bus.ensure_streams()
@@ -99,16 +153,31 @@ async def worker_runtime(
         stop.set()
         if runner is not None:
             await runner.cleanup()
-        await bus.close()
+        await bus.close(timeout_s=drain_s)
         log.info("service.stopped")
+        _STOPPED.set()
+        with contextlib.suppress(ValueError):  # exited from another context
+            service_var.reset(named)
 
 
 def run_service(main: Callable[[Settings], Coroutine[Any, Any, None]], service_name: str) -> None:
-    """`python -m services.<name>` entry: read settings once, log JSON, run `main`."""
+    """`python -m services.<name>` entry: read settings once, log JSON (also to
+    `LOG_FILE` when set), trace (exported when `OTEL_EXPORTER_OTLP_ENDPOINT` is set),
+    run `main`, flush the spans still queued."""
     settings = Settings(service_name=service_name)
     configure_logging(
         service_name,
         settings.log_level,
         secrets=[settings.jwt_secret, settings.replicate_api_token],
+        file=settings.log_file,
     )
-    asyncio.run(main(settings))
+    configure_tracing(service_name, settings.otel_exporter_otlp_endpoint)
+    try:
+        asyncio.run(main(settings))
+    finally:
+        shutdown_tracing()
+    if _SIGNALLED.is_set():
+        # Stopped by a signal and done: skip the interpreter's teardown, which joins the
+        # process pool's encoders and could outlast SHUTDOWN_GRACE_S.
+        _flush_logs()
+        os._exit(0)

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     max_job_retries: int = 2
     max_upload_bytes: int = 50 * 1024 * 1024
     otel_exporter_otlp_endpoint: str | None = None
+    # Also append the JSON log lines to this file (`make run`: data/logs/<service>.jsonl).
+    log_file: Path | None = None
 
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8080
@@ -51,3 +53,67 @@ class Settings(BaseSettings):
     scene_concurrency: int = 3
     consumer_ack_wait_s: float = 30.0
     consumer_max_deliver: int = 5
+
+    # --- Reliability (services/gateway/reaper.py, ratelimit.py; shared/service.py) ---
+    # SIGTERM → stop taking work, finish or hand back in-flight messages, drain, exit
+    # within this many seconds (keep it under the pod's terminationGracePeriodSeconds).
+    shutdown_grace_s: float = Field(default=25.0, gt=0)
+    # Job creation per client: a token bucket refilled at this rate, holding `burst`.
+    job_rate_per_minute: float = Field(default=60.0, gt=0)
+    job_rate_burst: int = Field(default=20, ge=1)
+    # Jobs of one client waiting for or using workers (queued, storyboarding, refining,
+    # rendering) at once; more is refused with 429 until some finish.
+    max_queued_jobs_per_client: int = Field(default=50, ge=1)
+    # Web console: POST /api/v2/dev/token issues a client token for any client id.
+    # Development only (`make run` sets DEV_LOGIN=1); never where others can reach it.
+    dev_login: bool = False
+
+    # --- Outgoing webhooks (services/gateway/webhooks_out.py) ---
+    # Comma-separated host names and CIDRs a webhook may reach although they are not
+    # public (loopback, private, link-local ...); empty refuses every non-public address.
+    webhook_allowed_hosts: str = ""
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    # Delivery attempts in all; between them the wait doubles from the base up to the cap.
+    webhook_max_attempts: int = Field(default=10, ge=1)
+    webhook_retry_base_s: float = Field(default=2.0, gt=0)
+    webhook_retry_cap_s: float = Field(default=3600.0, gt=0)
+
+    # --- Replicate backend (GENERATION_BACKEND=replicate; shared/providers/replicate) ---
+    # API host; None = https://api.replicate.com (tests and `make run` point it at the fake).
+    replicate_base_url: str | None = None
+    # Where https://replicate.delivery/... output URLs are fetched from; None = as given.
+    replicate_delivery_base_url: str | None = None
+    # The gateway's public URL: when set, predictions carry a webhook to
+    # {public_base_url}/webhooks/replicate (polling stays as the safety net).
+    public_base_url: str | None = None
+    # Replicate's limits per account (lower them for a low-credit account), shared by
+    # every replica through a JetStream key-value window.
+    replicate_create_per_minute: int = Field(default=600, ge=1)
+    replicate_requests_per_minute: int = Field(default=3000, ge=1)
+    # Predictions in flight per replica.
+    replicate_max_concurrency: int = Field(default=24, ge=1)
+    # Status polling: starts at the minimum, grows with the prediction's age to the maximum.
+    replicate_poll_min_s: float = Field(default=1.0, gt=0)
+    replicate_poll_max_s: float = Field(default=10.0, gt=0)
+    # Overall deadline per role; past it the prediction is canceled upstream.
+    replicate_script_deadline_s: float = Field(default=120.0, gt=0)
+    replicate_frame_deadline_s: float = Field(default=180.0, gt=0)
+    replicate_clip_deadline_s: float = Field(default=900.0, gt=0)
+    replicate_voice_deadline_s: float = Field(default=300.0, gt=0)
+    # Backoff of retried requests (429, 5xx, connection errors): base, cap, attempts.
+    replicate_retry_base_s: float = Field(default=0.5, gt=0)
+    replicate_retry_cap_s: float = Field(default=30.0, gt=0)
+    replicate_request_attempts: int = Field(default=8, ge=1)
+    # A prediction that failed (not a content-policy refusal) or passed its deadline is
+    # tried this many times in all, each with a new seed.
+    replicate_prediction_attempts: int = Field(default=2, ge=1)
+    replicate_webhook_tolerance_s: int = Field(default=300, ge=1)
+    # The webhook signing secret (whsec_...); None = fetched with the API token.
+    replicate_webhook_secret: SecretStr | None = None
+    # Voice-over (TTS) of the script, mixed over the music bed.
+    replicate_voice: bool = True
+    # The pricing table (roles → models, prices); None = services/billing/pricing.toml.
+    pricing_file: Path | None = None
+    # Renders one renderer replica runs at once; None = 1 for `local` (its clips use every
+    # core), 4 for `replicate` (a render mostly waits on the provider).
+    render_concurrency: int | None = Field(default=None, ge=1)

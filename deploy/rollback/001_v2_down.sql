@@ -1,5 +1,6 @@
 -- Roll the gateway's app.db back to the v1 schema (migrations/000_base.sql) from v2
--- (001_v2_video_generation.sql, 002_gateway_outbox.sql, 003_job_outputs.sql, 004_job_cost_items.sql, all applied).
+-- (001_v2_video_generation.sql, 002_gateway_outbox.sql, 003_job_outputs.sql, 004_job_cost_items.sql,
+-- 005_webhooks.sql, 006_reliability.sql, all applied).
 --
 -- Needs SQLite >= 3.35 (ALTER TABLE ... DROP COLUMN); the image's sqlite3 is 3.40. With the
 -- gateway stopped, back up first, then run it with -bail so the first error stops it and the
@@ -11,8 +12,9 @@
 -- Kept: every v1 column of generated_videos with its values, for every row (rows created by
 -- v2 too; their status may be one v1 does not know, e.g. storyboard_ready).
 -- Dropped: the v2 columns (storyboards, approval, costs, retries, outputs ...), the v2 indexes
--- and trigger, the outbox and the processed-event ledger. schema_migrations forgets 001-004, so
--- starting v2 again re-applies them and the v1 rows upgrade as they did the first time.
+-- and trigger, the outbox, the processed-event ledger, the webhook tables, the stage requests
+-- and idempotency keys. schema_migrations forgets 001-006, so starting v2 again re-applies
+-- them and the v1 rows upgrade as they did the first time.
 BEGIN IMMEDIATE;
 
 -- Triggers and indexes first: SQLite refuses to drop a column they use.
@@ -24,11 +26,20 @@ DROP INDEX IF EXISTS idx_generated_videos_updated;
 DROP INDEX IF EXISTS idx_generated_videos_approved;
 DROP INDEX IF EXISTS idx_generated_videos_client_created;
 
+-- 006: stage requests and idempotency keys (with their indexes).
+DROP TABLE IF EXISTS stage_requests;
+DROP TABLE IF EXISTS idempotency_keys;
+
+-- 005: outgoing webhook secrets and deliveries (with their indexes).
+DROP TABLE IF EXISTS webhook_deliveries;
+DROP TABLE IF EXISTS webhook_secrets;
+
 -- 002: the gateway's outbox and processed-event ledger (with their indexes).
 DROP TABLE IF EXISTS outbox;
 DROP TABLE IF EXISTS processed_events;
 
--- 004, 003, 002, 001: the columns they added, newest first.
+-- 006, 004, 003, 002, 001: the columns they added, newest first.
+ALTER TABLE generated_videos DROP COLUMN failed_stage;
 ALTER TABLE generated_videos DROP COLUMN cost_items;
 ALTER TABLE generated_videos DROP COLUMN outputs;
 ALTER TABLE generated_videos DROP COLUMN attempt;
@@ -51,7 +62,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 DELETE FROM schema_migrations
 WHERE name IN (
     '001_v2_video_generation.sql', '002_gateway_outbox.sql', '003_job_outputs.sql',
-    '004_job_cost_items.sql'
+    '004_job_cost_items.sql', '005_webhooks.sql', '006_reliability.sql'
 );
 
 COMMIT;

@@ -93,6 +93,7 @@ async def serve(
                         runtime.stop,
                     ),
                     runtime.bus.consume(job_end_consumer(config), job_ends, runtime.stop),
+                    handlers.keep_budget_metrics(runtime.stop),
                 )
     finally:
         await db.close()

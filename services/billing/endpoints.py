@@ -23,8 +23,8 @@ from nats.micro.service import Service
 from pydantic import BaseModel, ValidationError
 
 from shared.billing import ErrorBody, ErrorReply
-from shared.logging import get_logger, log_context
-from shared.tracing import trace_id_from
+from shared.logging import get_logger
+from shared.tracing import server_span
 
 log = get_logger(__name__)
 
@@ -49,7 +49,7 @@ class Endpoint(Generic[R]):
     handler: Callable[[R], Awaitable[BaseModel]]
 
     async def __call__(self, request: Request) -> None:
-        with log_context(trace_id=trace_id_from(request.headers)):
+        with server_span(f"request {self.subject}", request.headers, "billing"):
             try:
                 body = self.request_type.model_validate_json(request.data)
             except ValidationError as exc:

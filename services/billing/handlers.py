@@ -8,6 +8,7 @@ idempotent under redelivery and a burst of commits is decided one at a time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -25,7 +26,7 @@ from services.billing.budget import (
 )
 from services.billing.endpoints import RequestError
 from services.billing.ledger import JobTotal, Ledger, Reader
-from services.billing.metrics import COMMITS, COST_ACCURACY, COST_USD
+from services.billing.metrics import COMMITS, COST_ACCURACY, COST_USD, show_budget
 from services.billing.pricing import PricingError, PricingSource, quote
 from shared.billing import (
     BudgetAlert,
@@ -104,6 +105,7 @@ class BillingHandlers:
         else:
             log.info("cost.duplicate", extra={"idempotency_key": cost.idempotency_key})
         _log_alerts(alerts)
+        await self.refresh_budget_metrics()
         # Also after a duplicate: the first delivery may have died between its commit and
         # this publish. The id derives from the total, so a repeat is dropped by JetStream.
         await self._announce_job_cost(job, event.attempt)
@@ -118,6 +120,7 @@ class BillingHandlers:
             job = await self.ledger.job_total(tx, event.job_id)
         if not closed or job is None:
             return
+        await self.refresh_budget_metrics()
         log.info(
             "job.cost_closed",
             extra={
@@ -136,6 +139,7 @@ class BillingHandlers:
         estimate = self._quote(request.request, request.backend, request.scene_durations_s)
         now = self.clock()
         estimate.budget = budget_state(await self._exposure(self.db, now), self.limits, now)
+        show_budget(estimate.budget)
         return estimate
 
     async def on_commit(self, request: CommitRequest) -> CommitReply:
@@ -166,6 +170,7 @@ class BillingHandlers:
                 )
         state = budget_state(exposure, self.limits, now)
         estimate.budget = state
+        show_budget(state)
         COMMITS.labels("accepted" if accepted else "refused").inc()
         with log_context(job_id=request.job_id):
             log.log(
@@ -208,6 +213,26 @@ class BillingHandlers:
             by_day=spend.by_day,
             budget=budget,
         )
+
+    # --- metrics ---------------------------------------------------------------------
+
+    async def refresh_budget_metrics(self) -> BudgetState:
+        """Today's spend and the budget's state, as gauges (see services/billing/metrics)."""
+        now = self.clock()
+        state = budget_state(await self._exposure(self.db, now), self.limits, now)
+        show_budget(state)
+        return state
+
+    async def keep_budget_metrics(self, stop: asyncio.Event, every_s: float = 30.0) -> None:
+        """Refresh the gauges now and then, so they roll over at UTC midnight and drop
+        expired commitments even while no money moves."""
+        while not stop.is_set():
+            try:
+                await self.refresh_budget_metrics()
+            except Exception as exc:
+                log.warning("budget.metrics_failed", extra={"error": repr(exc)})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every_s)
 
     # --- publishing ------------------------------------------------------------------
 

@@ -11,13 +11,21 @@ from aiohttp import web
 
 from services.gateway.auth import TokenVerifier
 from services.gateway.cache import JobCache
+from services.gateway.console import add_console_routes
+from services.gateway.contracts import add_contract_routes
+from services.gateway.deadletters import dead_letters_context
 from services.gateway.handlers import billing_handlers, projection_handlers
+from services.gateway.idempotency import idempotency_middleware, idempotency_pruning
 from services.gateway.jobs import JobStore
 from services.gateway.keys import BUS, CACHE, DB, RELAY, SETTINGS, STORAGE, STORE
 from services.gateway.middlewares import api_middleware
 from services.gateway.outbox import OutboxRelay
 from services.gateway.projection import Projection
+from services.gateway.ratelimit import admission_middleware
+from services.gateway.reaper import reaper_context
+from services.gateway.replicate_webhooks import add_replicate_webhooks
 from services.gateway.routes import add_routes
+from services.gateway.webhooks_out import add_webhook_routes
 from shared.billing import JobCostUpdated
 from shared.bus import Bus, ConsumerSpec
 from shared.db import Database
@@ -30,6 +38,7 @@ from shared.events import (
     StoryboardProgressed,
 )
 from shared.logging import get_logger
+from shared.service import shutdown_budget
 from shared.settings import Settings
 from shared.storage import LocalStorage
 
@@ -78,10 +87,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def _bus(app: web.Application) -> AsyncIterator[None]:
     bus = await Bus.connect(app[SETTINGS].nats_url, service="gateway")
+    bus.hand_back_s, drain_s = shutdown_budget(app[SETTINGS].shutdown_grace_s)
     await bus.ensure_streams()
     app[BUS] = bus
     yield
-    await bus.close()
+    await bus.close(timeout_s=drain_s)
 
 
 async def _workers(app: web.Application) -> AsyncIterator[None]:
@@ -91,7 +101,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     store = JobStore(app[DB], on_outbox=relay.wake)
     app[RELAY], app[STORE] = relay, store
     projection = Projection(app[DB])
-    handlers = projection_handlers(projection, app[CACHE])
+    handlers = projection_handlers(projection, app[CACHE], app[SETTINGS].generation_backend)
     tasks = [
         asyncio.create_task(relay.run(stop), name="outbox-relay"),
         asyncio.create_task(
@@ -134,11 +144,19 @@ def _report_crash(task: asyncio.Task[None]) -> None:
 
 def init_app(settings: Settings) -> web.Application:
     verifier = TokenVerifier(settings.jwt_secret.get_secret_value())
-    app = web.Application(middlewares=[api_middleware(verifier)], client_max_size=MAX_JSON_BODY)
+    # Outermost first: auth and the error shape, then idempotent replays (a replay is
+    # neither rate limited nor counted), then back-pressure.
+    middlewares = [api_middleware(verifier), idempotency_middleware, admission_middleware(settings)]
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_JSON_BODY)
     app[SETTINGS] = settings
     app[CACHE] = JobCache()
     app[STORAGE] = LocalStorage(settings.video_storage_path)
     app.cleanup_ctx.extend([_database, _bus, _workers])
+    app.cleanup_ctx.extend([reaper_context, dead_letters_context, idempotency_pruning])
     app.on_shutdown.append(_end_streams)
     add_routes(app)
+    add_replicate_webhooks(app)
+    add_webhook_routes(app)
+    add_contract_routes(app)
+    add_console_routes(app)
     return app

@@ -3,10 +3,9 @@ starts (refused with 429 when the daily budget is exhausted), the spend summary.
 
 from __future__ import annotations
 
-from datetime import date
-
 from aiohttp import web
 
+from services.gateway import examples
 from services.gateway.billing_client import (
     BillingError,
     BillingUnavailable,
@@ -19,12 +18,12 @@ from services.gateway.bodies import read_body
 from services.gateway.errors import ApiError, BudgetExhausted, Unavailable
 from services.gateway.keys import BUS, SETTINGS
 from services.gateway.middlewares import principal_of
-from shared.billing import CommitStage
+from services.gateway.openapi import ERROR, operation
+from services.gateway.queries import EstimateQuery, SummaryQuery, read_query
+from shared.billing import CommitStage, Quote, Summary
 from shared.models import CostItem, GenerationRequest, Storyboard
 
 FREE_BACKEND = "local"
-
-BACKENDS = ("local", "replicate")
 
 
 def _backend(request: web.Request) -> str:
@@ -70,13 +69,20 @@ async def reserve(
     return Estimate(total_usd=float(reply.quote.estimated_cost), items=items)
 
 
+@operation(
+    summary="Estimate a brief's cost, with line items and today's budget state",
+    tags=("billing",),
+    request=GenerationRequest,
+    request_example=examples.BRIEF,
+    query=EstimateQuery,
+    responses={200: Quote, 400: ERROR, 503: ERROR},
+    description="Nothing is reserved or created. The `local` backend is free ($0).",
+)
 async def estimate(request: web.Request) -> web.Response:
     """`POST /estimate`: the quote for a brief, with line items and the budget state.
     `?backend=replicate` prices it on real models even when this deployment runs local."""
     generation = await read_body(request, GenerationRequest)
-    backend = request.query.get("backend", _backend(request))
-    if backend not in BACKENDS:
-        raise ApiError(f"backend must be one of {', '.join(BACKENDS)}")
+    backend = read_query(request, EstimateQuery).backend or _backend(request)
     try:
         quote = await request_quote(
             request.app[BUS], generation, principal_of(request).client_id, backend
@@ -88,15 +94,17 @@ async def estimate(request: web.Request) -> web.Response:
     return web.Response(body=quote.model_dump_json(), content_type="application/json")
 
 
+@operation(
+    summary="Spend by client, model and day",
+    tags=("billing",),
+    query=SummaryQuery,
+    responses={200: Summary, 400: ERROR, 503: ERROR},
+    description="A client sees its own spend; an admin sees every client's and the global budget.",
+)
 async def summary(request: web.Request) -> web.Response:
     """`GET /billing/summary?day=YYYY-MM-DD`: own spend; an admin sees every client."""
     principal = principal_of(request)
-    day = None
-    if "day" in request.query:
-        try:
-            day = date.fromisoformat(request.query["day"])
-        except ValueError:
-            raise ApiError("day must be a date like 2026-11-24") from None
+    day = read_query(request, SummaryQuery).day
     client_id = None if principal.is_admin else principal.client_id
     try:
         spend = await billing_summary(request.app[BUS], client_id, day)

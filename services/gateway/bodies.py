@@ -15,7 +15,9 @@ M = TypeVar("M", bound=BaseModel)
 async def read_body(request: web.Request, model: type[M]) -> M:
     raw = await request.read()
     try:
-        return model.model_validate_json(raw or b"{}")
+        # Strict: `true` is a boolean and `1` an integer, as the OpenAPI document says;
+        # lax coercion (`0` as false, `1.0` as 1) would accept what the contract refuses.
+        return model.model_validate_json(raw or b"{}", strict=True)
     except ValidationError as exc:
         if any(err["type"] == "json_invalid" for err in exc.errors()):
             raise ApiError("request body is not valid JSON") from None

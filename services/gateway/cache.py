@@ -8,6 +8,7 @@ import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from services.gateway.metrics import POLL_CACHE
 from shared.models import Job
 
 CACHE_LIMIT = 100_000
@@ -41,8 +42,10 @@ class JobCache:
         entry = self._entries.get(job_id)
         if entry is None:
             self.misses += 1
+            POLL_CACHE.misses += 1
         else:
             self.hits += 1
+            POLL_CACHE.hits += 1
         return entry
 
     def put(self, job: Job, client_id: str) -> CachedJob:

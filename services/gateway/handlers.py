@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from services.gateway.cache import JobCache
+from services.gateway.metrics import JobObserver
 from services.gateway.projection import Projection
 from services.gateway.rows import JobRecord
 from shared.billing import JobCostUpdated
@@ -24,14 +25,19 @@ from shared.events import (
 Apply = Callable[[Event[Any]], Awaitable[JobRecord | None]]
 
 
-def projection_handlers(projection: Projection, cache: JobCache) -> dict[type[Payload], Handler]:
-    """One handler per subject: project the event, then refresh the poll cache."""
+def projection_handlers(
+    projection: Projection, cache: JobCache, backend: str = "local"
+) -> dict[type[Payload], Handler]:
+    """One handler per subject: project the event, then refresh the poll cache and count
+    what the event did (`backend` labels the job metrics)."""
+    observe = JobObserver(backend)
 
     def refreshing(apply: Apply) -> Handler:
         async def handle(event: Event[Any]) -> None:
             record = await apply(event)
             if record is not None:
                 cache.put(record.job, record.client_id)
+                observe(event, record)
 
         return handle
 

@@ -18,6 +18,7 @@ from services.gateway.rows import (
     record_from,
     write,
 )
+from services.gateway.webhook_queue import load_notifying
 from shared.db import NOW_SQL, Database
 from shared.events import (
     ExportRequested,
@@ -279,8 +280,9 @@ class JobStore:
                 raise Conflict(f"job is already {record.job.status}; nothing to cancel")
             progress = record.job.progress.model_copy(update={"message": "canceled"})
             await write(tx, job_id, status=JobStatus.canceled, progress=progress.model_dump_json())
-            await enqueue(tx, event_for(record, JobCanceled()))
-            record = await load(tx, job_id)
+            canceled = event_for(record, JobCanceled())
+            await enqueue(tx, canceled)
+            record = await load_notifying(tx, job_id, canceled.id)
         self.on_outbox()
         return record
 
@@ -292,6 +294,8 @@ def apply_edit(storyboard: Storyboard, edit: StoryboardEdit) -> Storyboard:
         if change.index not in scenes:
             raise NotFound(f"scene {change.index} not found")
         updates = change.model_dump(exclude_unset=True, exclude={"index"})
+        # null keeps a text or duration as it is; only a clip is cleared by null.
+        updates = {k: v for k, v in updates.items() if v is not None or k == "clip_asset_id"}
         scenes[change.index] = scenes[change.index].model_copy(update=updates)
     order = edit.order or sorted(scenes)
     if sorted(order) != sorted(scenes):

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.gateway.public_errors import public_message
 from services.gateway.rows import JobRecord, load, outputs_json, record_from, video_url, write
+from services.gateway.stage_requests import EXPORT_PREFIX, finish
+from services.gateway.webhook_queue import load_notifying
 from shared.billing import JobCostUpdated
 from shared.db import Database, Transaction
 from shared.events import (
@@ -24,15 +27,16 @@ CONSUMER = "gateway"
 STORYBOARD_MOVING = (JobStatus.queued, JobStatus.storyboarding, JobStatus.refining)
 
 
-async def claim(tx: Transaction, event: Event[Any]) -> JobRecord | None:
-    """The job an event is about, once per event id, if the event is not stale."""
+async def claim(tx: Transaction, event: Event[Any], any_attempt: bool = False) -> JobRecord | None:
+    """The job an event is about, once per event id, if the event is not stale (from an
+    attempt older than the job's, unless `any_attempt`)."""
     if not await tx.claim_event(CONSUMER, event.id):
         return None
     row = await tx.fetchone("SELECT * FROM generated_videos WHERE id = ?", (event.job_id,))
     if row is None:
         return None
     record = record_from(row)
-    return None if event.attempt < record.attempt else record
+    return None if event.attempt < record.attempt and not any_attempt else record
 
 
 def _forward(current: Progress, new: Progress) -> Progress:
@@ -80,7 +84,7 @@ class Projection:
                 progress=ready.model_dump_json(),
                 error_message=None,
             )
-            return await load(tx, event.job_id)
+            return await load_notifying(tx, event.job_id, event.id)
 
     async def storyboard_failed(self, event: Event[StoryboardFailed]) -> JobRecord | None:
         async with self.db.transaction() as tx:
@@ -91,19 +95,22 @@ class Projection:
             # storyboard fails the job.
             refined = event.data.refined_scene is not None and record.job.storyboard is not None
             status = JobStatus.storyboard_ready if refined else JobStatus.failed
-            progress = record.job.progress.model_copy(update={"message": event.data.error_message})
+            message = public_message(event.data.error_message)
+            progress = record.job.progress.model_copy(update={"message": message})
             await write(
                 tx,
                 event.job_id,
                 status=status,
-                error_message=event.data.error_message,
+                error_message=message,
                 progress=progress.model_dump_json(),
+                failed_stage=None if refined else "storyboard",
             )
-            return await load(tx, event.job_id)
+            return await load_notifying(tx, event.job_id, event.id)
 
     async def cost_updated(self, event: Event[JobCostUpdated]) -> JobRecord | None:
         async with self.db.transaction() as tx:
-            record = await claim(tx, event)
+            # Money spent by an older attempt is still spent: cost has no stale attempts.
+            record = await claim(tx, event, any_attempt=True)
             if record is None:
                 return None
             # Cost only grows; an update delivered out of order must not lower it.
@@ -130,9 +137,13 @@ class Projection:
             if record is None:
                 return None
             if event.data.export_id is not None:
+                await finish(tx, event.job_id, EXPORT_PREFIX + event.data.export_id)
                 if record.job.status != JobStatus.completed:
                     return None
-                outputs = [*record.job.outputs, *event.data.outputs]
+                # A retried export may answer twice: an output is listed once.
+                known = {out.key for out in record.job.outputs}
+                added = [out for out in event.data.outputs if out.key not in known]
+                outputs = [*record.job.outputs, *added]
                 done = Progress(stage="completed", percent=100, message="export ready")
                 await write(
                     tx,
@@ -160,15 +171,16 @@ class Projection:
                 progress=done.model_dump_json(),
                 error_message=None,
             )
-            return await load(tx, event.job_id)
+            return await load_notifying(tx, event.job_id, event.id)
 
     async def render_failed(self, event: Event[RenderFailed]) -> JobRecord | None:
         async with self.db.transaction() as tx:
             record = await claim(tx, event)
             if record is None:
                 return None
-            message = event.data.error_message
+            message = public_message(event.data.error_message)
             if event.data.export_id is not None:
+                await finish(tx, event.job_id, EXPORT_PREFIX + event.data.export_id)
                 if record.job.status != JobStatus.completed:
                     return None
                 failed = record.job.progress.model_copy(update={"message": message})
@@ -183,5 +195,6 @@ class Projection:
                 status=JobStatus.failed,
                 error_message=message,
                 progress=progress.model_dump_json(),
+                failed_stage="render",
             )
-            return await load(tx, event.job_id)
+            return await load_notifying(tx, event.job_id, event.id)

@@ -20,6 +20,7 @@ from prometheus_client import Counter
 from services.gateway.cache import JobCache
 from services.gateway.errors import NotFound
 from services.gateway.keys import BUS, CACHE, DB, RELAY, SETTINGS
+from services.gateway.metrics import job_ended
 from services.gateway.rows import JobRecord, load
 from services.gateway.stage_requests import StageRequest, open_exports
 from services.gateway.stages import (
@@ -204,6 +205,10 @@ def announce(app: web.Application, outcome: Outcome) -> None:
     cache: JobCache = app[CACHE]
     cache.put(outcome.record.job, outcome.record.client_id)
     app[RELAY].wake()
+    job = outcome.record.job
+    if job.status == JobStatus.failed:
+        # The projection never sees the gateway's own failure events: count them here.
+        job_ended(outcome.record, app[SETTINGS].generation_backend, job.failed_stage)
     if outcome.attempt is not None:
         bus: Bus = app[BUS]
         task = asyncio.create_task(record_attempt(bus, outcome.record.job.id, outcome.attempt))

@@ -31,7 +31,7 @@ from replicate.webhook import (
     WebhookSigningSecret,
 )
 
-from services.gateway.errors import ApiError, Unauthorized, Unavailable
+from services.gateway.errors import ApiError, NotFound, Unauthorized, Unavailable
 from services.gateway.keys import BUS, SETTINGS
 from services.gateway.openapi import ERROR, Response, operation
 from shared.logging import get_logger
@@ -107,6 +107,7 @@ SECRET = web.AppKey("replicate_webhook_secret", SigningSecret)
         204: Response(None, "Accepted and passed to the workers."),
         400: ERROR,
         401: ERROR,
+        404: ERROR,
         503: ERROR,
     },
     description="Authenticated by its Standard-Webhooks signature, not a bearer token. "
@@ -141,7 +142,8 @@ async def _verify(app: web.Application, headers: dict[str, str], body: str) -> N
         except ProviderError as exc:
             raise Unavailable(f"the webhook signing secret is unavailable: {exc}") from None
         if secret is None:
-            raise Unavailable("Replicate webhooks are not configured on this gateway")
+            # Not a fault of this gateway: it has no Replicate account to receive for.
+            raise NotFound("Replicate webhooks are not configured on this gateway")
         try:
             Webhooks.validate(
                 headers=headers,

@@ -11,19 +11,13 @@ from aiohttp import web
 from services.gateway import billing
 from services.gateway.errors import Conflict
 from services.gateway.keys import DB, STORE
-from services.gateway.openapi import ERROR, Header, Response, operation
+from services.gateway.openapi import ERROR, IDEMPOTENCY_KEY, Response, operation
 from services.gateway.reaper import announce, stage_label
 from services.gateway.rows import JobRecord, load
 from services.gateway.stages import Outcome, claim_attempt, stage_request, start_again
 from services.gateway.views import JOB_HEADERS, _job_response, _remember, _visible
 from shared.db import Database
 from shared.models import Job, JobStatus
-
-IDEMPOTENCY_KEY = {
-    "Idempotency-Key": Header(
-        "Send the same key again (same body) to get the first answer instead of a second retry."
-    )
-}
 
 
 def check_retryable(record: JobRecord) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.gateway import billing, views
+from services.gateway import billing, retry, views
 from services.gateway.uploads import add_asset_routes
 
 API = "/api/v2"
@@ -21,6 +21,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(f"{JOB}/approve", views.approve_job)
     app.router.add_post(f"{JOB}/cancel", views.cancel_job)
     app.router.add_post(f"{JOB}/render", views.render_job)
+    app.router.add_post(f"{JOB}/retry", retry.retry_job)
     app.router.add_post(f"{JOB}/exports", views.export_job)
     app.router.add_get(f"{JOB}/video", views.job_video)
     app.router.add_get(f"{JOB}/poster.jpg", views.job_poster)

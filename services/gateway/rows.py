@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from pydantic import TypeAdapter
 
+from services.gateway import stage_requests
 from services.gateway.errors import NotFound
 from services.gateway.polling import poll_after_ms
 from shared.bus import Bus
@@ -80,6 +81,8 @@ def record_from(row: sqlite3.Row) -> JobRecord:
         cost_items=COST_ITEMS.validate_json(row["cost_items"] or "[]"),
         retry_count=row["retry_count"],
         error_message=row["error_message"],
+        failed_stage=row["failed_stage"],
+        retryable=can_retry(status, row["failed_stage"], storyboard),
         video_url=row["video_url"],
         outputs=outputs,
         created_at=row["created_at"],
@@ -118,6 +121,15 @@ async def enqueue(tx: Transaction, event: Event[Any]) -> None:
         "INSERT INTO outbox (id, subject, headers, payload) VALUES (?, ?, ?, ?)",
         (event.id, event.subject, orjson.dumps(headers), event.model_dump_json().encode()),
     )
+    # A stage's request is kept until the stage is over: the reaper may send it again.
+    await stage_requests.remember(tx, event)
+
+
+def can_retry(status: JobStatus, failed_stage: str | None, storyboard: Storyboard | None) -> bool:
+    """A failed job restarts from its failed stage; a render needs the storyboard it had."""
+    if status != JobStatus.failed or failed_stage not in ("storyboard", "render"):
+        return False
+    return failed_stage == "storyboard" or storyboard is not None
 
 
 def outputs_json(outputs: list[VideoOutput]) -> str:

@@ -24,7 +24,18 @@ from services.gateway.errors import (
     Unprocessable,
 )
 from services.gateway.keys import BUS, DB, SETTINGS, STORAGE
+from services.gateway.metrics import UPLOAD_REJECTIONS, UPLOAD_SIZE
 from services.gateway.middlewares import principal_of
+from services.gateway.openapi import (
+    ERROR,
+    FILE_REQUEST_HEADERS,
+    IDEMPOTENCY_KEY,
+    Response,
+    file_responses,
+    operation,
+)
+from services.gateway.queries import AssetListQuery, read_query
+from services.gateway.schemas import AssetUpload
 from shared.assets import (
     ASSET_KINDS,
     DELETE,
@@ -70,6 +81,9 @@ WRITE_SLICE = 1024 * 1024
 KIND_FIELD_MAX = 64
 R = TypeVar("R", bound=BaseModel)
 UNAVAILABLE = "the assets service is unavailable; nothing was stored, try again shortly"
+# Every asset route asks the assets service over NATS.
+UPSTREAM = {502: ERROR, 503: ERROR}
+ASSET_MEDIA = ("image/*", "audio/*", "video/*", "font/*")
 
 
 class UnsupportedMediaType(ApiError):
@@ -107,7 +121,51 @@ class UploadForm:
     kind: AssetKind | None = None
 
 
+@operation(
+    summary="Upload an asset (image, logo, font, audio, video)",
+    tags=("assets",),
+    request=AssetUpload,
+    request_content_type="multipart/form-data",
+    headers=IDEMPOTENCY_KEY,
+    responses={
+        201: Response(
+            AssetResource,
+            headers={"Location": "The asset's URL."},
+            links={
+                target: {"asset_id": "$response.body#/asset_id"}
+                for target in ("get_asset", "asset_content", "asset_thumbnail", "delete_asset")
+            },
+        ),
+        400: ERROR,
+        403: ERROR,
+        413: ERROR,
+        415: ERROR,
+        422: ERROR,
+        **UPSTREAM,
+    },
+    description="Streamed to storage under `MAX_UPLOAD_BYTES` (one byte more is 413 before "
+    "the rest is read), then validated by content: JPEG, PNG, WebP, TTF/OTF, MP3, AAC, WAV, "
+    "OGG, M4A, MP4, MOV, WebM (SVG is refused). Answers with its size, dimensions or "
+    "duration, thumbnail and dominant colours.",
+)
 async def upload_asset(request: web.Request) -> web.Response:
+    try:
+        asset, size = await _store_upload(request)
+    except ApiError as exc:
+        UPLOAD_REJECTIONS.labels(exc.code).inc()
+        raise
+    UPLOAD_SIZE.labels(asset.kind).observe(size)
+    resource = AssetResource.of(asset)
+    return web.Response(
+        body=resource.model_dump_json(),
+        status=201,
+        content_type=JSON,
+        headers={"Location": f"{API}/assets/{asset.id}"},
+    )
+
+
+async def _store_upload(request: web.Request) -> tuple[Asset, int]:
+    """Stream the upload to storage and have the assets service register it."""
     client_id = principal_of(request).client_id
     if not can_own_uploads(client_id):
         raise Forbidden("this client id cannot own uploads (letters, digits, '-', '_', '.')")
@@ -135,13 +193,7 @@ async def upload_asset(request: web.Request) -> web.Response:
     finally:
         # Moved into place (accepted) or not needed any more (refused, failed): either way.
         await storage.delete(temp)
-    resource = AssetResource.of(asset)
-    return web.Response(
-        body=resource.model_dump_json(),
-        status=201,
-        content_type=JSON,
-        headers={"Location": f"{API}/assets/{asset.id}"},
-    )
+    return asset, form.size
 
 
 async def _read_form(
@@ -302,25 +354,31 @@ async def _visible(request: web.Request) -> Asset:
     return found[0]
 
 
+@operation(
+    summary="An asset's metadata",
+    tags=("assets",),
+    responses={200: AssetResource, 404: ERROR, **UPSTREAM},
+)
 async def get_asset(request: web.Request) -> web.Response:
     asset = await _visible(request)
     return web.Response(body=AssetResource.of(asset).model_dump_json(), content_type=JSON)
 
 
+@operation(
+    summary="The client's assets, newest first",
+    tags=("assets",),
+    query=AssetListQuery,
+    responses={200: AssetPage, 400: ERROR, 422: ERROR, **UPSTREAM},
+    description="422 for a malformed cursor. An admin token lists every client's assets.",
+)
 async def list_assets(request: web.Request) -> web.Response:
-    query = request.query
-    try:
-        limit = int(query.get("limit", "20"))
-        if not 1 <= limit <= 100:
-            raise ValueError
-        kind = _kind(query.get("kind", ""))
-    except (ValueError, Unprocessable):
-        raise ApiError(
-            "invalid query: limit must be 1-100, kind one of " + ", ".join(ASSET_KINDS)
-        ) from None
+    query = read_query(request, AssetListQuery)
     try:
         body = ListRequest(
-            client_id=_owner_filter(request), kind=kind, limit=limit, cursor=query.get("cursor")
+            client_id=_owner_filter(request),
+            kind=query.kind,
+            limit=query.limit,
+            cursor=query.cursor,
         )
     except ValidationError:
         raise Unprocessable(
@@ -354,12 +412,26 @@ async def _file(request: web.Request, key: str, content_type: str, name: str) ->
     return response
 
 
+@operation(
+    summary="An asset's file, as uploaded",
+    tags=("assets",),
+    headers=FILE_REQUEST_HEADERS,
+    responses={**file_responses(*ASSET_MEDIA), **UPSTREAM},
+    media_token=True,
+)
 async def asset_content(request: web.Request) -> web.FileResponse:
     asset = await _visible(request)
     name = f"{asset.id}.{asset.key.rsplit('.', 1)[-1]}"
     return await _file(request, asset.key, asset.mime_type, name)
 
 
+@operation(
+    summary="An asset's thumbnail (JPEG)",
+    tags=("assets",),
+    headers=FILE_REQUEST_HEADERS,
+    responses={**file_responses("image/jpeg"), **UPSTREAM},
+    media_token=True,
+)
 async def asset_thumbnail(request: web.Request) -> web.FileResponse:
     asset = await _visible(request)
     if asset.thumbnail_key is None:
@@ -383,6 +455,12 @@ async def jobs_using(db: Database, client_id: str, asset_id: str) -> list[str]:
     return [row["id"] for row in rows]
 
 
+@operation(
+    summary="Delete an asset",
+    tags=("assets",),
+    responses={204: None, 404: ERROR, 409: ERROR, **UPSTREAM},
+    description="409 while an unfinished job uses it (`details.jobs` lists them).",
+)
 async def delete_asset(request: web.Request) -> web.Response:
     asset = await _visible(request)
     # A job created between this check and the delete can still lose the asset; the

@@ -5,23 +5,36 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import orjson
 from aiohttp import web
 
-from services.gateway import billing
+from services.gateway import billing, examples
 from services.gateway.bodies import read_body
 from services.gateway.brief_assets import check_scene_clips, resolve_assets
 from services.gateway.cache import CachedJob, JobCache
-from services.gateway.errors import ApiError, NotFound
+from services.gateway.errors import NotFound
 from services.gateway.jobs import JobRecord
-from services.gateway.keys import BUS, CACHE, DB, STORAGE, STORE
+from services.gateway.keys import BUS, CACHE, DB, SETTINGS, STORAGE, STORE
+from services.gateway.metrics import job_approved, job_created, job_ended
 from services.gateway.middlewares import principal_of
+from services.gateway.openapi import (
+    ERROR,
+    FILE_REQUEST_HEADERS,
+    IDEMPOTENCY_KEY,
+    EventStream,
+    Header,
+    Response,
+    file_responses,
+    operation,
+)
+from services.gateway.queries import FrameQuery, JobListQuery, VariationQuery, read_query
+from services.gateway.schemas import Health, Readiness
+from services.gateway.webhooks_out import check_webhook_url
 from shared.metrics import exposition
 from shared.models import (
     ExportRequest,
     GenerationRequest,
+    Job,
     JobPage,
-    JobStatus,
     RefineRequest,
     StoryboardEdit,
     VideoOutput,
@@ -30,6 +43,27 @@ from shared.storage import LocalStorage
 
 SSE_HEARTBEAT_S = 15.0
 JSON = "application/json"
+JOB_HEADERS = {
+    "ETag": "Version of this representation of the job, for If-None-Match.",
+    "Cache-Control": "`no-cache`: revalidate with If-None-Match.",
+}
+# What a new job's id opens (OpenAPI links: clients and test generators follow them).
+JOB_LINKS = (
+    "get_job",
+    "job_events",
+    "edit_storyboard",
+    "approve_job",
+    "cancel_job",
+    "render_job",
+    "export_job",
+    "job_video",
+    "job_poster",
+)
+RETRY_AFTER = {"Retry-After": Header("Seconds until UTC midnight.", {"type": "integer"})}
+PAID_WORK = (
+    "Paid work (the `replicate` backend) first reserves its estimate against the daily "
+    "budget: 429 when it is exhausted, 503 when billing cannot be reached."
+)
 
 
 def _job_response(entry: CachedJob, status: int = 200) -> web.Response:
@@ -55,21 +89,57 @@ def _remember(request: web.Request, record: JobRecord) -> CachedJob:
     return request.app[CACHE].put(record.job, record.client_id)
 
 
+@operation(
+    summary="Submit a brief: the storyboard starts",
+    tags=("jobs",),
+    request=GenerationRequest,
+    request_example=examples.BRIEF,
+    headers=IDEMPOTENCY_KEY,
+    responses={
+        202: Response(
+            Job,
+            "The new job, `queued`.",
+            headers={"Location": "The job's URL.", **JOB_HEADERS},
+            links={target: {"job_id": "$response.body#/id"} for target in JOB_LINKS},
+        ),
+        400: ERROR,
+        409: ERROR,
+        429: Response(ERROR, headers=RETRY_AFTER),
+        503: ERROR,
+    },
+    description="Asset ids the brief names (`assets`, `brand.logo_asset_id`, "
+    "`brand.font_asset_id`) must be the client's own uploads (else 422); a brief without "
+    "brand colours takes the logo's. " + PAID_WORK,
+)
 async def create_job(request: web.Request) -> web.Response:
     generation = await read_body(request, GenerationRequest)
     principal = principal_of(request)
     generation = await resolve_assets(request, generation, principal.client_id)
+    await check_webhook_url(request, generation)
     job_id = uuid.uuid4().hex
     estimated = await billing.reserve(
         request, job_id, principal.client_id, "storyboard", generation
     )
     record = await request.app[STORE].create(job_id, principal.client_id, generation, estimated)
+    job_created(generation.platform.value, request.app[SETTINGS].generation_backend)
     entry = _remember(request, record)
     response = _job_response(entry, status=202)
     response.headers["Location"] = f"/api/v2/jobs/{record.job.id}"
     return response
 
 
+@operation(
+    summary="A job: status, progress, storyboard, outputs, costs",
+    tags=("jobs",),
+    headers={"If-None-Match": "The ETag of the copy you have: 304 when it is still current."},
+    responses={
+        200: Response(Job, headers=JOB_HEADERS),
+        304: Response(None, headers=JOB_HEADERS),
+        404: ERROR,
+    },
+    description="Served from the gateway's cache. Poll again after `poll_after_ms` "
+    "(2000-10000, longer while the job waits for you), or follow `/events` instead.",
+)
 async def get_job(request: web.Request) -> web.Response:
     entry = await _visible(request)
     if_none_match = request.headers.get("If-None-Match")
@@ -85,30 +155,37 @@ def _etag_matches(header: str, etag: str) -> bool:
     return etag in candidates or "*" in candidates
 
 
+@operation(
+    summary="The client's jobs, newest first",
+    tags=("jobs",),
+    query=JobListQuery,
+    responses={200: JobPage, 400: ERROR, 422: ERROR},
+    description="An admin token lists every client's jobs. 422 for a malformed cursor.",
+)
 async def list_jobs(request: web.Request) -> web.Response:
-    query = request.query
+    query = read_query(request, JobListQuery)
     principal = principal_of(request)
-    try:
-        status = JobStatus(query["status"]) if "status" in query else None
-        limit = int(query.get("limit", "20"))
-        if not 1 <= limit <= 100:
-            raise ValueError
-    except ValueError:
-        raise ApiError(
-            "invalid query: status must be a job status, limit 1-100",
-            {"allowed_status": [s.value for s in JobStatus]},
-        ) from None
     jobs, next_cursor = await request.app[STORE].list(
         None if principal.is_admin else principal.client_id,
-        status,
-        query.get("campaign_id"),
-        limit,
-        query.get("cursor"),
+        query.status,
+        query.campaign_id,
+        query.limit,
+        query.cursor,
     )
     page = JobPage(items=jobs, next_cursor=next_cursor)
     return web.Response(body=page.model_dump_json(), content_type=JSON)
 
 
+@operation(
+    summary="Edit scenes (script, caption, visual prompt, duration, clip) and their order",
+    tags=("jobs",),
+    request=StoryboardEdit,
+    request_example=examples.STORYBOARD_EDIT,
+    responses={200: Job, 404: ERROR, 409: ERROR},
+    description="Only while the storyboard is ready for review (or approved: an edit "
+    "clears the approval). Scene durations must add up to 5-60 s; `clip_asset_id` must "
+    "name one of the client's uploaded videos.",
+)
 async def edit_storyboard(request: web.Request) -> web.Response:
     entry = await _visible(request)
     edit = await read_body(request, StoryboardEdit)
@@ -117,6 +194,15 @@ async def edit_storyboard(request: web.Request) -> web.Response:
     return _job_response(_remember(request, record))
 
 
+@operation(
+    summary="Redo one scene from feedback",
+    tags=("jobs",),
+    request=RefineRequest,
+    request_example=examples.REFINE,
+    responses={202: Job, 404: ERROR, 409: ERROR},
+    description="The job goes `refining`, then back to `storyboard_ready` with the scene's "
+    "new script and frame (`revision` + 1). Clears an approval.",
+)
 async def refine_scene(request: web.Request) -> web.Response:
     entry = await _visible(request)
     refine = await read_body(request, RefineRequest)
@@ -125,18 +211,46 @@ async def refine_scene(request: web.Request) -> web.Response:
     return _job_response(_remember(request, record), status=202)
 
 
+@operation(
+    summary="Approve the storyboard (needed before rendering)",
+    tags=("jobs",),
+    responses={200: Job, 404: ERROR, 409: ERROR},
+)
 async def approve_job(request: web.Request) -> web.Response:
     entry = await _visible(request)
     record = await request.app[STORE].approve(entry.job.id)
+    job_approved(record, first_time=entry.job.approved_at is None)
     return _job_response(_remember(request, record))
 
 
+@operation(
+    summary="Cancel the job (running work stops within seconds)",
+    tags=("jobs",),
+    responses={200: Job, 404: ERROR, 409: ERROR},
+)
 async def cancel_job(request: web.Request) -> web.Response:
     entry = await _visible(request)
     record = await request.app[STORE].cancel(entry.job.id)
+    job_ended(record, request.app[SETTINGS].generation_backend)
     return _job_response(_remember(request, record))
 
 
+@operation(
+    summary="Render the approved storyboard into the final videos",
+    tags=("jobs",),
+    headers=IDEMPOTENCY_KEY,
+    responses={
+        202: Job,
+        400: ERROR,
+        403: ERROR,
+        404: ERROR,
+        409: ERROR,
+        429: Response(ERROR, headers=RETRY_AFTER),
+        503: ERROR,
+    },
+    description="403 until the storyboard is approved; 409 when the job is not "
+    "renderable (already rendering, finished). " + PAID_WORK,
+)
 async def render_job(request: web.Request) -> web.Response:
     entry = await _visible(request)
     store = request.app[STORE]
@@ -150,6 +264,16 @@ async def render_job(request: web.Request) -> web.Response:
     return _job_response(_remember(request, record), status=202)
 
 
+@operation(
+    summary="Export a finished variation to another aspect ratio",
+    tags=("jobs",),
+    request=ExportRequest,
+    request_example=examples.EXPORT,
+    headers=IDEMPOTENCY_KEY,
+    responses={202: Job, 400: ERROR, 404: ERROR, 409: ERROR},
+    description="The job stays `completed`; the export appears in `outputs` with "
+    '`kind: "export"` when done.',
+)
 async def export_job(request: web.Request) -> web.Response:
     entry = await _visible(request)
     export = await read_body(request, ExportRequest)
@@ -158,10 +282,7 @@ async def export_job(request: web.Request) -> web.Response:
 
 
 def _output(entry: CachedJob, request: web.Request) -> VideoOutput:
-    try:
-        variation = int(request.query.get("variation", "1"))
-    except ValueError:
-        raise ApiError("variation must be a number") from None
+    variation = read_query(request, VariationQuery).variation
     for output in entry.job.outputs:
         if output.kind == "render" and output.variation == variation:
             return output
@@ -176,11 +297,27 @@ def _file(request: web.Request, key: str, content_type: str) -> web.FileResponse
     return response
 
 
+@operation(
+    summary="A finished video (MP4, H.264/AAC, faststart)",
+    tags=("media",),
+    query=VariationQuery,
+    headers=FILE_REQUEST_HEADERS,
+    responses={**file_responses("video/mp4"), 400: ERROR},
+    media_token=True,
+)
 async def job_video(request: web.Request) -> web.StreamResponse:
     entry = await _visible(request)
     return _file(request, _output(entry, request).key, "video/mp4")
 
 
+@operation(
+    summary="A finished video's poster frame",
+    tags=("media",),
+    query=VariationQuery,
+    headers=FILE_REQUEST_HEADERS,
+    responses={**file_responses("image/jpeg"), 400: ERROR},
+    media_token=True,
+)
 async def job_poster(request: web.Request) -> web.StreamResponse:
     entry = await _visible(request)
     output = _output(entry, request)
@@ -189,6 +326,14 @@ async def job_poster(request: web.Request) -> web.StreamResponse:
     return _file(request, output.poster_key, "image/jpeg")
 
 
+@operation(
+    summary="An exported video (its URL is in the job's `outputs`)",
+    tags=("media",),
+    headers=FILE_REQUEST_HEADERS,
+    responses=file_responses("video/mp4"),
+    path_params={"name": "The export's file name, as in its `url`."},
+    media_token=True,
+)
 async def job_export_file(request: web.Request) -> web.StreamResponse:
     entry = await _visible(request)
     name = request.match_info["name"]
@@ -198,6 +343,16 @@ async def job_export_file(request: web.Request) -> web.StreamResponse:
     raise NotFound(f"no export {name} for job {entry.job.id}")
 
 
+@operation(
+    summary="A storyboard scene's frame",
+    tags=("media",),
+    query=FrameQuery,
+    responses={
+        200: Response("image/jpeg", headers={"Cache-Control": "`private, max-age=3600`."}),
+        404: ERROR,
+    },
+    media_token=True,
+)
 async def storyboard_frame(request: web.Request) -> web.Response:
     entry = await _visible(request)
     index = int(request.match_info["n"])
@@ -213,6 +368,20 @@ async def storyboard_frame(request: web.Request) -> web.Response:
     )
 
 
+@operation(
+    summary="Follow a job live (server-sent events)",
+    tags=("jobs",),
+    responses={
+        200: Response(
+            EventStream("job", Job),
+            "`event: job` messages whose `data` is the job (the `Job` schema): the current "
+            "state first, then each change; the stream ends when the job is final.",
+        ),
+        404: ERROR,
+    },
+    description="A comment line (`: keep-alive`) every 15 s keeps proxies from closing an "
+    "idle stream. Without SSE, poll `GET /jobs/{job_id}` instead.",
+)
 async def job_events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: the job now, then every change until it is final."""
     entry = await _visible(request)
@@ -242,23 +411,38 @@ async def job_events(request: web.Request) -> web.StreamResponse:
     return response
 
 
+@operation(
+    summary="Liveness: the process answers",
+    tags=("ops",),
+    responses={200: Health},
+    auth=False,
+)
 async def healthz(_: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "service": "gateway"})
+    return web.Response(body=Health().model_dump_json(), content_type=JSON)
 
 
+@operation(
+    summary="Readiness: NATS connected and the database answering",
+    tags=("ops",),
+    responses={200: Readiness, 503: Response(Readiness, "Not ready (yet).")},
+    auth=False,
+)
 async def readyz(request: web.Request) -> web.Response:
     nats_ok = request.app[BUS].connected
     db_ok = await request.app[DB].ping()
     ready = nats_ok and db_ok
+    readiness = Readiness(status="ready" if ready else "not_ready", nats=nats_ok, db=db_ok)
     return web.Response(
-        body=orjson.dumps(
-            {"status": "ready" if ready else "not_ready", "nats": nats_ok, "db": db_ok}
-        ),
-        status=200 if ready else 503,
-        content_type=JSON,
+        body=readiness.model_dump_json(), status=200 if ready else 503, content_type=JSON
     )
 
 
+@operation(
+    summary="Prometheus metrics",
+    tags=("ops",),
+    responses={200: Response("text/plain", "Prometheus text exposition format 0.0.4.")},
+    auth=False,
+)
 async def metrics(_: web.Request) -> web.Response:
     body, content_type = exposition()
     return web.Response(body=body, headers={"Content-Type": content_type})

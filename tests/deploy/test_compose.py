@@ -11,7 +11,12 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-import shared.metrics  # noqa: F401  (registers the series the dashboard may query)
+# Register the series the dashboard may query (tests/observability checks them against
+# each service's real /metrics too).
+import services.billing.metrics
+import services.gateway.metrics
+import services.renderer.metrics  # noqa: F401
+import shared.metrics  # noqa: F401
 from tests.deploy.support import (
     BASE,
     DEPLOY,

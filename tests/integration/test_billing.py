@@ -156,7 +156,7 @@ async def billing(nats_server: NatsServer, tmp_path: Path) -> AsyncIterator[Bill
         daily_budget_soft_usd=SOFT_USD,
         daily_budget_hard_usd=HARD_USD,
     )
-    settings = BillingSettings(**base.model_dump(), pricing_file=pricing_file)
+    settings = BillingSettings(**{**base.model_dump(), "pricing_file": pricing_file})
     bus = await Bus.connect(nats_server.url, service="test")
     await bus.ensure_streams()
     service = Billing(settings=settings, bus=bus)

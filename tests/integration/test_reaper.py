@@ -34,6 +34,14 @@ def superseded_count(subject: str) -> float:
     return REGISTRY.get_sample_value("reelsmith_events_consumed_total", labels) or 0.0
 
 
+def failed_jobs(stage: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "reelsmith_jobs_failed_total",
+        {"platform": "tiktok", "backend": "local", "stage": stage},
+    )
+    return value or 0.0
+
+
 async def test_stuck_storyboard_is_retried_then_failed(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
@@ -46,6 +54,7 @@ async def test_stuck_storyboard_is_retried_then_failed(
         stuck_job_timeout_s=1.0,
         max_job_retries=2,
     ) as system:
+        failed_before = failed_jobs("storyboard")
         job = await system.create_job()
 
         # The reaper sends the request again as attempt 2, then 3 ...
@@ -62,6 +71,8 @@ async def test_stuck_storyboard_is_retried_then_failed(
         assert failed["error_message"] == (
             "the storyboard stalled: no progress for 1 s, even after 2 automatic retries"
         )
+        # A job the reaper fails counts as failed, as one the workers fail does.
+        assert failed_jobs("storyboard") == failed_before + 1
 
         # Every request went out through the outbox with its own attempt, and the workers
         # are told the job has moved past all of them.

@@ -280,6 +280,25 @@ async def test_a_replacement_replica_reattaches_to_the_prediction_in_flight(
         assert creates_by_model(fake) == {CLIPS: 1}
 
 
+async def test_two_replicas_given_the_same_clip_at_once_pay_for_one_prediction(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    # A redelivered render message (its ack wait ran out during an outage) runs on two
+    # replicas at the same time: both reach the same scene with no checkpoint yet.
+    async with (
+        started_fake(latency_scale=0.03) as fake,
+        backend_on(nats_server, fake) as first,
+        backend_on(nats_server, fake) as second,
+    ):
+        made = await asyncio.gather(
+            first.generate_clip(clip_spec(1, tmp_path / "a")),
+            second.generate_clip(clip_spec(1, tmp_path / "b")),
+        )
+        # One create; the replica that lost the claim followed the winner's prediction.
+        assert creates_by_model(fake) == {CLIPS: 1}
+        assert all(clip.path.is_file() for clip in made)
+
+
 async def test_canceling_a_job_cancels_its_predictions_upstream(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:

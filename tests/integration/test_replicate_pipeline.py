@@ -19,6 +19,7 @@ import pytest
 
 from services.billing.__main__ import serve as serve_billing
 from services.billing.pricing import DEFAULT_PRICING_FILE, load_pricing
+from shared.tracing import job_trace_id
 from tests.support.nats_server import NatsServer
 from tests.support.replicate_backend import (
     TOKEN,
@@ -27,6 +28,7 @@ from tests.support.replicate_backend import (
     replicate_settings,
     started_fake,
 )
+from tests.support.spans import recording_spans
 from tests.support.system import System, running_system
 from tests.support.waiting import eventually
 from tools.fake_replicate import FakeReplicate, Faults
@@ -106,6 +108,32 @@ async def cost_events_as_the_billing_team_reads_them(
 async def test_a_brief_becomes_a_video_made_by_models_and_every_call_is_billed_once(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
+    with recording_spans() as recorder:
+        await _brief_to_video_billed_once(nats_server, tmp_path)
+        spans = list(recorder.get_finished_spans())
+
+    # Every model call is a client span in the job's trace, and each of its HTTP requests
+    # to Replicate (create, polls, download) a child of it.
+    job_ids = {
+        s.attributes.get("reelsmith.job_id")
+        for s in spans
+        if s.name.startswith("replicate.predict")
+    }
+    assert len(job_ids) == 1
+    trace_id = job_trace_id(str(job_ids.pop()))
+    predicts = {s.context.span_id: s for s in spans if s.name.startswith("replicate.predict")}
+    assert {s.name for s in predicts.values()} == {
+        "replicate.predict script",
+        "replicate.predict frame",
+        "replicate.predict clip",
+        "replicate.predict voice",
+    }
+    assert all(s.context.trace_id == trace_id for s in predicts.values())
+    requests = [s for s in spans if s.name in ("replicate create", "replicate get")]
+    assert requests and all(s.parent and s.parent.span_id in predicts for s in requests)
+
+
+async def _brief_to_video_billed_once(nats_server: NatsServer, tmp_path: Path) -> None:
     async with started_fake() as fake, replicate_system(nats_server, tmp_path, fake) as system:
         # A brief on the replicate backend is accepted with its estimate.
         job = await submit(system)

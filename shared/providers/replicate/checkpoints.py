@@ -73,6 +73,33 @@ class Checkpoints:
             log.warning("replicate.checkpoint_unreadable", extra={"key": key})
             return None
 
+    async def load_revision(self, key: str) -> tuple[Checkpoint | None, int | None]:
+        """The checkpoint and its revision (None, None when there is none)."""
+        try:
+            entry = await self.kv.get(key)
+        except nats.js.errors.KeyNotFoundError:
+            return None, None
+        if not entry.value:
+            return None, entry.revision
+        try:
+            return Checkpoint.model_validate_json(entry.value), entry.revision
+        except ValidationError:
+            log.warning("replicate.checkpoint_unreadable", extra={"key": key})
+            return None, entry.revision
+
+    async def claim(self, key: str, checkpoint: Checkpoint, revision: int | None) -> bool:
+        """Write `checkpoint` only if the key is still as last read (absent when `revision`
+        is None): of two replicas racing for one prediction, exactly one wins."""
+        value = checkpoint.model_dump_json().encode()
+        try:
+            if revision is None:
+                await self.kv.create(key, value)
+            else:
+                await self.kv.update(key, value, last=revision)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            return False
+        return True
+
     async def save(self, key: str, checkpoint: Checkpoint) -> None:
         await self.kv.put(key, checkpoint.model_dump_json().encode())
 

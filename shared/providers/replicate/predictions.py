@@ -23,6 +23,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from opentelemetry.trace import SpanKind
+
 from shared.billing import CostRecorded
 from shared.logging import get_logger
 from shared.metrics import PREDICTION_SECONDS, PREDICTIONS, PROVIDER_POLLS, PROVIDER_RETRIES
@@ -50,6 +52,7 @@ from shared.providers.replicate.models import ModelInput
 from shared.providers.replicate.retries import is_content_policy
 from shared.providers.replicate.transport import PROVIDER
 from shared.settings import Settings
+from shared.tracing import span
 
 log = get_logger(__name__)
 
@@ -60,6 +63,7 @@ POLL_GROWTH = 0.2  # the next poll comes after this share of the prediction's ag
 WEBHOOK_POLL_GROWTH = 1.0
 WEBHOOK_POLL_MAX_FACTOR = 3.0
 SAVE_TRIES = 5
+INTENT_POLL_S = 0.25
 
 
 def next_poll_delay(age_s: float, min_s: float, max_s: float, growth: float = POLL_GROWTH) -> float:
@@ -126,6 +130,9 @@ class PredictionRunner:
         self.slots = asyncio.Semaphore(settings.replicate_max_concurrency)
         # job id → prediction id → call: what a job cancel must stop upstream.
         self.in_flight: dict[str, dict[str, PredictionCall]] = {}
+        # How long an intent without an id means "another replica is creating it": as long
+        # as a create can take with all its retries; older, its creator is presumed dead.
+        self.intent_wait_s = settings.replicate_retry_cap_s * settings.replicate_request_attempts
         self.deadlines = {
             "script": settings.replicate_script_deadline_s,
             "frame": settings.replicate_frame_deadline_s,
@@ -136,6 +143,19 @@ class PredictionRunner:
     # ----------------------------------------------------------------------------- run
 
     async def run(self, call: PredictionCall, accept: Accept[R]) -> R:
+        with span(
+            f"replicate.predict {call.role}",
+            SpanKind.CLIENT,
+            attributes={
+                "replicate.model": call.model,
+                "reelsmith.job_id": call.work.job_id,
+                "reelsmith.stage": call.work.stage,
+                "reelsmith.scene": call.scene,
+            },
+        ):
+            return await self._run(call, accept)
+
+    async def _run(self, call: PredictionCall, accept: Accept[R]) -> R:
         attempts = self.settings.replicate_prediction_attempts
         problem: ProviderError | None = None
         async with self.slots:
@@ -203,26 +223,34 @@ class PredictionRunner:
         """Re-attach to the checkpointed prediction, or create one (checkpointed before
         anything else happens to it)."""
         key = call.key(attempt)
-        found = await self._load(key)
-        if found is not None and found.prediction_id is not None:
-            state = await self._reattach(call, found)
-            if state is not None:
-                return state, found.created_at
-        elif found is not None:
-            # An intent without an id: a replica died between create and checkpoint.
-            lost = await self._find_lost(call, model_input, found.created_at)
-            if lost is not None:
-                await self._save(key, found.model_copy(update={"prediction_id": lost.id}))
-                log.info("replicate.prediction_recovered", extra={"slot": call.slot})
-                return lost, found.created_at
-        created_at = time.time()
-        intent = Checkpoint(
-            model=call.model,
-            created_at=created_at,
-            job_attempt=call.work.attempt,
-            seed=model_input.input.get("seed"),
-        )
-        await self._save(key, intent)
+        while True:
+            found, revision = await self._load(key)
+            if found is not None and found.prediction_id is not None:
+                state = await self._reattach(call, found)
+                if state is not None:
+                    return state, found.created_at
+            elif found is not None and time.time() - found.created_at < self.intent_wait_s:
+                # Another replica is creating this prediction right now (a redelivered
+                # message runs twice): wait for its id instead of paying a second time.
+                await asyncio.sleep(INTENT_POLL_S)
+                continue
+            elif found is not None:
+                # An intent without an id: a replica died between create and checkpoint.
+                lost = await self._find_lost(call, model_input, found.created_at)
+                if lost is not None:
+                    await self._save(key, found.model_copy(update={"prediction_id": lost.id}))
+                    log.info("replicate.prediction_recovered", extra={"slot": call.slot})
+                    return lost, found.created_at
+            created_at = time.time()
+            intent = Checkpoint(
+                model=call.model,
+                created_at=created_at,
+                job_attempt=call.work.attempt,
+                seed=model_input.input.get("seed"),
+            )
+            if await self._claim(key, intent, revision):
+                break
+            # Another replica claimed the slot between our read and write: follow it.
 
         async def find_lost() -> PredictionState | None:
             return await self._find_lost(call, model_input, created_at)
@@ -285,6 +313,11 @@ class PredictionRunner:
         create, a dropped connection, a crash): same model and the same input values."""
         from datetime import UTC, datetime
 
+        if "seed" not in model_input.input:
+            # Only the seed (job, stage, slot, attempt) makes an input this call's own; a
+            # seedless one (a voice-over's text) can match another job's or client's
+            # prediction, or this slot's failed attempt. Creating again is the lesser harm.
+            return None
         try:
             recent = await self.api.recent(call.model, datetime.fromtimestamp(since, UTC))
         except ProviderError as exc:
@@ -295,17 +328,29 @@ class PredictionRunner:
                 return state if state.model else state.model_copy(update={"model": call.model})
         return None
 
-    async def _load(self, key: str) -> Checkpoint | None:
+    async def _load(self, key: str) -> tuple[Checkpoint | None, int | None]:
         for attempt in range(1, SAVE_TRIES + 1):
             try:
-                return await self.checkpoints.load(key)
+                return await self.checkpoints.load_revision(key)
             except CheckpointErrors:
                 if attempt == SAVE_TRIES:
                     raise ProviderUnavailable(
                         "the prediction checkpoints are unreachable"
                     ) from None
                 await asyncio.sleep(0.2 * 2**attempt)
-        return None
+        return None, None
+
+    async def _claim(self, key: str, checkpoint: Checkpoint, revision: int | None) -> bool:
+        for attempt in range(1, SAVE_TRIES + 1):
+            try:
+                return await self.checkpoints.claim(key, checkpoint, revision)
+            except CheckpointErrors:
+                if attempt == SAVE_TRIES:
+                    raise ProviderUnavailable(
+                        "the prediction checkpoints are unreachable"
+                    ) from None
+                await asyncio.sleep(0.2 * 2**attempt)
+        return False
 
     async def _save(self, key: str, checkpoint: Checkpoint) -> None:
         for attempt in range(1, SAVE_TRIES + 1):

@@ -28,9 +28,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from opentelemetry.trace import SpanKind
 
 from shared.metrics import PROVIDER_LATENCY, PROVIDER_REQUESTS
 from shared.providers.replicate.retries import parse_retry_after
+from shared.tracing import span
 
 PROVIDER = "replicate"
 DELIVERY_HOST = "replicate.delivery"
@@ -97,6 +99,23 @@ class ReplicateTransport(httpx.AsyncBaseTransport):
         note = _CALL.get()
         model, operation = (note.model, note.operation) if note else ("", "other")
         started = time.monotonic()
+        with span(
+            f"replicate {operation}",
+            SpanKind.CLIENT,
+            attributes={"http.request.method": request.method, "replicate.model": model},
+        ) as current:
+            response = await self._send(request, note, model, operation, started)
+            current.set_attribute("http.response.status_code", response.status_code)
+        return response
+
+    async def _send(
+        self,
+        request: httpx.Request,
+        note: CallNote | None,
+        model: str,
+        operation: str,
+        started: float,
+    ) -> httpx.Response:
         try:
             response = await self.inner.handle_async_request(request)
         except httpx.TransportError:
