@@ -29,7 +29,7 @@ test-tools:
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 
 test: setup test-tools
-	$(PY) -m pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=85 -q
+	$(PY) -m pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=85 -q --durations=20
 
 soak: setup
 	$(PY) -m pytest -m soak -q
