@@ -14,7 +14,7 @@ from services.gateway.billing_client import (
     request_quote,
 )
 from services.gateway.billing_estimate import Estimate
-from services.gateway.bodies import read_body
+from services.gateway.bodies import model_response, read_body
 from services.gateway.errors import ApiError, BudgetExhausted, Unavailable
 from services.gateway.keys import BUS, SETTINGS
 from services.gateway.middlewares import principal_of
@@ -91,7 +91,7 @@ async def estimate(request: web.Request) -> web.Response:
         raise Unavailable(f"billing is unavailable: {exc}") from None
     except BillingError as exc:
         raise ApiError(f"billing could not price the brief: {exc.message}") from None
-    return web.Response(body=quote.model_dump_json(), content_type="application/json")
+    return model_response(quote)
 
 
 @operation(
@@ -110,4 +110,4 @@ async def summary(request: web.Request) -> web.Response:
         spend = await billing_summary(request.app[BUS], client_id, day)
     except BillingUnavailable as exc:
         raise Unavailable(f"billing is unavailable: {exc}") from None
-    return web.Response(body=spend.model_dump_json(), content_type="application/json")
+    return model_response(spend)

@@ -22,3 +22,10 @@ async def read_body(request: web.Request, model: type[M]) -> M:
         if any(err["type"] == "json_invalid" for err in exc.errors()):
             raise ApiError("request body is not valid JSON") from None
         raise invalid(exc) from None
+
+
+def model_response(model: BaseModel, status: int = 200) -> web.Response:
+    """A JSON answer serialised by its response model (the one the OpenAPI document names)."""
+    return web.Response(
+        body=model.model_dump_json(), status=status, content_type="application/json"
+    )

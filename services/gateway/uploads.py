@@ -14,6 +14,7 @@ from aiohttp import BodyPartReader, MultipartReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ValidationError
 
+from services.gateway.bodies import model_response
 from services.gateway.errors import (
     ApiError,
     Conflict,
@@ -361,7 +362,7 @@ async def _visible(request: web.Request) -> Asset:
 )
 async def get_asset(request: web.Request) -> web.Response:
     asset = await _visible(request)
-    return web.Response(body=AssetResource.of(asset).model_dump_json(), content_type=JSON)
+    return model_response(AssetResource.of(asset))
 
 
 @operation(
@@ -392,7 +393,7 @@ async def list_assets(request: web.Request) -> web.Response:
     page = AssetPage(
         items=[AssetResource.of(a) for a in reply.assets], next_cursor=reply.next_cursor
     )
-    return web.Response(body=page.model_dump_json(), content_type=JSON)
+    return model_response(page)
 
 
 async def _file(request: web.Request, key: str, content_type: str, name: str) -> web.FileResponse:

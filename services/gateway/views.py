@@ -8,7 +8,7 @@ import uuid
 from aiohttp import web
 
 from services.gateway import billing, examples
-from services.gateway.bodies import read_body
+from services.gateway.bodies import model_response, read_body
 from services.gateway.brief_assets import check_scene_clips, resolve_assets
 from services.gateway.cache import CachedJob, JobCache
 from services.gateway.errors import NotFound
@@ -173,7 +173,7 @@ async def list_jobs(request: web.Request) -> web.Response:
         query.cursor,
     )
     page = JobPage(items=jobs, next_cursor=next_cursor)
-    return web.Response(body=page.model_dump_json(), content_type=JSON)
+    return model_response(page)
 
 
 @operation(
@@ -418,7 +418,7 @@ async def job_events(request: web.Request) -> web.StreamResponse:
     auth=False,
 )
 async def healthz(_: web.Request) -> web.Response:
-    return web.Response(body=Health().model_dump_json(), content_type=JSON)
+    return model_response(Health())
 
 
 @operation(
@@ -432,9 +432,7 @@ async def readyz(request: web.Request) -> web.Response:
     db_ok = await request.app[DB].ping()
     ready = nats_ok and db_ok
     readiness = Readiness(status="ready" if ready else "not_ready", nats=nats_ok, db=db_ok)
-    return web.Response(
-        body=readiness.model_dump_json(), status=200 if ready else 503, content_type=JSON
-    )
+    return model_response(readiness, status=200 if ready else 503)
 
 
 @operation(

@@ -27,6 +27,7 @@ from aiohttp import web
 from prometheus_client import Counter
 from pydantic import BaseModel
 
+from services.gateway.bodies import model_response
 from services.gateway.errors import NotFound, Unprocessable
 from services.gateway.keys import DB, SETTINGS
 from services.gateway.middlewares import principal_of
@@ -278,10 +279,6 @@ class WebhookDeliveryList(BaseModel):
     items: list[WebhookDelivery]
 
 
-def _json(model: BaseModel) -> web.Response:
-    return web.Response(body=model.model_dump_json(), content_type="application/json")
-
-
 @operation(
     summary="Get the webhook signing secret",
     tags=("webhooks",),
@@ -291,7 +288,7 @@ def _json(model: BaseModel) -> web.Response:
     ' (`v1,` + base64 HMAC-SHA256 of `"{id}.{timestamp}.{body}"` with the decoded key).',
 )
 async def get_secret(request: web.Request) -> web.Response:
-    return _json(await client_secret(request.app[DB], principal_of(request).client_id))
+    return model_response(await client_secret(request.app[DB], principal_of(request).client_id))
 
 
 @operation(
@@ -302,7 +299,7 @@ async def get_secret(request: web.Request) -> web.Response:
     " with the previous one, so receivers can switch without losing a webhook.",
 )
 async def rotate(request: web.Request) -> web.Response:
-    return _json(await rotate_secret(request.app[DB], principal_of(request).client_id))
+    return model_response(await rotate_secret(request.app[DB], principal_of(request).client_id))
 
 
 @operation(
@@ -327,7 +324,7 @@ async def job_deliveries(request: web.Request) -> web.Response:
         (job_id,),
     )
     items = [WebhookDelivery.model_validate(dict(row)) for row in rows]
-    return _json(WebhookDeliveryList(items=items))
+    return model_response(WebhookDeliveryList(items=items))
 
 
 async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
