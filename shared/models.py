@@ -74,6 +74,14 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# The three looks of the design system (`shared.creative.styles`): kinetic type on colour
+# fields, product-first minimal, captions-forward native.
+Style = Literal["bold", "clean", "social"]
+STYLES: tuple[Style, ...] = ("bold", "clean", "social")
+# How a variation's opening scene stops the scroll.
+HookAngle = Literal["claim", "question", "product"]
+
+
 class Brand(StrictModel):
     colors: list[HexColor] = Field(default_factory=list, max_length=8)
     logo_asset_id: str | None = Field(default=None, max_length=64)
@@ -100,6 +108,12 @@ class GenerationRequest(StrictModel):
     audience: ShortText | None = None
     key_messages: list[ShortText] = Field(default_factory=list, max_length=10)
     call_to_action: ShortText | None = None
+    style: Style | None = Field(
+        default=None,
+        description="The look of frames and video: `bold` (kinetic type on colour fields), "
+        "`clean` (product-first minimal) or `social` (captions-forward native look). "
+        "Default: chosen from the brand tone.",
+    )
     chain_clips: bool = Field(
         default=False,
         description="Replicate backend: each scene's clip starts from the previous clip's "
@@ -116,8 +130,12 @@ class GenerationRequest(StrictModel):
 class Scene(BaseModel):
     index: int = Field(ge=1)
     beat: str = ""
-    script: str
-    caption: str
+    script: str = Field(description="The spoken line (voice-over), shown as the caption layer.")
+    caption: str = Field(description="The scene's on-screen headline.")
+    claim: str | None = Field(
+        default=None,
+        description="The brief's claim (key message) this scene puts on screen, verbatim.",
+    )
     visual_prompt: str
     duration_s: float = Field(gt=0)
     image_key: str | None = None
@@ -126,10 +144,38 @@ class Scene(BaseModel):
     clip_asset_id: str | None = Field(
         default=None, description="An uploaded video used as this scene's clip."
     )
+    plate_key: str | None = Field(
+        default=None,
+        description="Storage key of the scene's picture without text (a model's frame with "
+        "the product composited): the start image of the scene's clip.",
+    )
+
+
+class VariationPlan(BaseModel):
+    """What one variation of the ad tests: its look, how it hooks, how it asks."""
+
+    variation: int = Field(ge=1, le=5)
+    style: Style
+    hook_angle: HookAngle
+    hook: str = Field(description="The opening scene's headline in this variation.")
+    hook_script: str = Field(description="The opening scene's spoken line in this variation.")
+    call_to_action: str
+    hypothesis: str = Field(description="What this variation tests, in one sentence.")
 
 
 class Storyboard(BaseModel):
     scenes: list[Scene]
+    style: Style | None = None
+    claims_left_out: list[str] = Field(
+        default_factory=list,
+        description="Claims of the brief that did not fit the ad's length (not on screen).",
+    )
+    variations: list[VariationPlan] = Field(
+        default_factory=list, description="Per variation: style, hook angle, CTA, hypothesis."
+    )
+
+    def plan_for(self, variation: int) -> VariationPlan | None:
+        return next((v for v in self.variations if v.variation == variation), None)
 
     @property
     def duration_s(self) -> float:
@@ -197,6 +243,14 @@ class VideoOutput(BaseModel):
     width: int
     height: int
     size_bytes: int
+    style: Style | None = None
+    hypothesis: str | None = Field(default=None, description="What this variation tests.")
+    captions_key: str | None = Field(
+        default=None, description="WebVTT captions (SRT beside it, same name)."
+    )
+    contact_sheet_key: str | None = None
+    loudness_lufs: float | None = Field(default=None, description="Integrated, BS.1770.")
+    true_peak_dbtp: float | None = None
 
 
 class ExportRequest(StrictModel):

@@ -37,3 +37,18 @@ def source_clip_key(job_id: str, variation: int, scene: int) -> str:
 def voice_key(job_id: str) -> str:
     """The voice-over of the script (the extension is the model's format)."""
     return f"videos/{job_id}/voice.mp3"
+
+
+def captions_key(job_id: str, variation: int) -> str:
+    """WebVTT captions of a variation; the SRT copy sits beside it (`captions.srt`)."""
+    return f"{variation_prefix(job_id, variation)}/captions.vtt"
+
+
+def contact_sheet_key(job_id: str, variation: int) -> str:
+    return f"{variation_prefix(job_id, variation)}/contact_sheet.jpg"
+
+
+def layout_key(job_id: str, variation: int) -> str:
+    """Where the engine put every text box, the logo and the product, scene by scene: read
+    back by quality checks against the rendered pixels."""
+    return f"{variation_prefix(job_id, variation)}/layout.json"

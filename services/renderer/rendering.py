@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -12,9 +13,18 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from services.renderer import engine
+from services.renderer.engine.report import write_report
 from services.renderer.footage import Footage, FootageMaker
-from services.renderer.keys import clip_key, final_key, poster_key
+from services.renderer.keys import (
+    captions_key,
+    clip_key,
+    contact_sheet_key,
+    final_key,
+    layout_key,
+    poster_key,
+)
 from services.renderer.metrics import observe_speed, render_phase
+from shared.creative.styles import style_of
 from shared.models import PLATFORM_SIZE, GenerationRequest, Storyboard, VideoOutput
 from shared.providers.base import FootageBackend, WorkRef
 from shared.storage import LocalStorage
@@ -54,8 +64,15 @@ def video_size(request: GenerationRequest, divisor: int) -> tuple[int, int]:
 
 
 def output_for(
-    storage: LocalStorage, key: str, info: engine.VideoInfo, variation: int, poster: str | None
+    storage: LocalStorage,
+    key: str,
+    info: engine.VideoInfo,
+    spec: engine.RenderSpec,
+    poster: str | None,
+    hypothesis: str | None,
+    job_id: str,
 ) -> VideoOutput:
+    variation = spec.variation
     return VideoOutput(
         kind="render",
         variation=variation,
@@ -66,6 +83,12 @@ def output_for(
         width=info.width,
         height=info.height,
         size_bytes=info.size_bytes,
+        style=spec.style,
+        hypothesis=hypothesis,
+        captions_key=captions_key(job_id, variation),
+        contact_sheet_key=contact_sheet_key(job_id, variation),
+        loudness_lufs=info.loudness_lufs,
+        true_peak_dbtp=info.true_peak_dbtp,
     )
 
 
@@ -97,38 +120,60 @@ class Renderer:
         logo = await find_upload(self.storage, client_id, brand.logo_asset_id, IMAGE_EXTENSIONS)
         font = await find_upload(self.storage, client_id, brand.font_asset_id, FONT_EXTENSIONS)
         music = None
+        product = None
         for asset_id in request.assets:
             music = music or await find_upload(self.storage, client_id, asset_id, AUDIO_EXTENSIONS)
+            product = product or await find_upload(
+                self.storage, client_id, asset_id, IMAGE_EXTENSIONS
+            )
+        plan = storyboard.plan_for(variation)
+        cta = plan.call_to_action if plan else request.call_to_action or "Shop now"
         scenes = []
-        for scene in storyboard.scenes:
+        for position, scene in enumerate(storyboard.scenes):
             clip = await find_upload(self.storage, client_id, scene.clip_asset_id, VIDEO_EXTENSIONS)
             video = self.storage.path(clip) if clip else None
+            model_clip = None
             if video is None and footage is not None:
-                video = footage.clips.get((variation, scene.index))
+                model_clip = footage.clips.get((variation, scene.index))
+            headline, script = scene.caption, scene.script
+            if position == 0 and plan is not None and variation > 1:
+                # A variation tests its own hook: the opening scene says it.
+                headline, script = plan.hook, plan.hook_script
+            first = storyboard.plan_for(1)
+            if scene.beat == "cta" and plan and first and scene.caption == first.call_to_action:
+                headline = plan.call_to_action  # the variation's CTA wording
+            # Model footage was made from the plate, which already holds the product.
+            shows_product = product is not None and scene.beat != "problem" and clip is None
             scenes.append(
                 engine.SceneInput(
                     index=scene.index,
-                    frame_path=self.storage.path(scene.image_key or ""),
+                    frame_path=None,
                     duration_s=scene.duration_s,
-                    caption=scene.caption,
+                    caption=headline,
                     beat=scene.beat or "solution",
-                    video_path=video,
+                    script=script,
+                    claim=scene.claim,
+                    shows_product=shows_product,
+                    video_path=video or model_clip,
                 )
             )
-        return engine.RenderSpec(
+        base = engine.RenderSpec(
             size=video_size(request, self.divisor),
             scenes=tuple(scenes),
             variation=variation,
             seed=job_id,
             colors=tuple(brand.colors),
-            call_to_action=request.call_to_action or "Shop now",
+            call_to_action=cta,
             logo_path=self.storage.path(logo) if logo else None,
             font_path=self.storage.path(font) if font else None,
             music_path=self.storage.path(music) if music else None,
             voiceover_path=footage.voice if footage is not None else None,
-            # Frames from a model carry no marks of the local frame renderer to cover.
-            storyboard_marks=footage is None,
+            product_path=self.storage.path(product) if product and footage is None else None,
+            platform=request.platform.value,
+            style=plan.style if plan else storyboard.style or style_of(request),
         )
+        words = await asyncio.to_thread(engine.spoken_words, base)
+        return dataclasses.replace(base, words=tuple(words))
 
     async def render(
         self,
@@ -179,8 +224,21 @@ class Renderer:
                 await asyncio.to_thread(
                     engine.poster_frame, self.storage.path(key), self.storage.path(poster)
                 )
+                await asyncio.to_thread(
+                    write_report,
+                    spec,
+                    self.storage.path(key),
+                    self.storage.path(captions_key(job_id, variation)),
+                    self.storage.path(contact_sheet_key(job_id, variation)),
+                    self.storage.path(layout_key(job_id, variation)),
+                )
             observe_speed(info.duration_s, time.perf_counter() - started)
-            outputs.append(output_for(self.storage, key, info, variation, poster))
+            plan = storyboard.plan_for(variation)
+            outputs.append(
+                output_for(
+                    self.storage, key, info, spec, poster, plan.hypothesis if plan else None, job_id
+                )
+            )
         return outputs
 
     async def clips(

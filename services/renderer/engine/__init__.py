@@ -17,6 +17,7 @@ from services.renderer.engine.compose import compose
 from services.renderer.engine.probe import poster_frame, probe
 from services.renderer.engine.reframe import reframe
 from services.renderer.engine.spec import RenderCanceled, RenderSpec, SceneInput, VideoInfo
+from services.renderer.engine.spoken import spoken_words
 
 __all__ = [
     "RenderCanceled",
@@ -30,4 +31,5 @@ __all__ = [
     "probe",
     "reframe",
     "render_clip",
+    "spoken_words",
 ]

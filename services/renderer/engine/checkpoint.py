@@ -31,7 +31,10 @@ def clip_fingerprint(spec: RenderSpec, scene_index: int) -> str:
         "colors": spec.colors,
         "cta": spec.call_to_action,
         "transition_s": spec.transition_s,
-        "marks": spec.storyboard_marks,
+        "platform": spec.platform,
+        "style": spec.style,
+        "product": file_digest(spec.product_path),
+        "words": [(w.word, round(w.start_s, 3), round(w.end_s, 3)) for w in spec.words],
         "scene": scene_index,
         "durations": [s.duration_s for s in spec.scenes],
         "scenes": [_scene_facts(spec, i) for i in neighbours],
@@ -48,6 +51,7 @@ def _scene_facts(spec: RenderSpec, position: int) -> dict[str, str]:
         "caption": scene.caption,
         "beat": scene.beat,
         "frame": file_digest(scene.frame_path),
+        "product": str(scene.shows_product),
     }
     if scene.video_path is not None:  # absent for still scenes: their fingerprints stay
         facts["video"] = file_digest(scene.video_path)

@@ -16,18 +16,16 @@ from typing import Literal
 
 import numpy as np
 
-from services.renderer.engine.captions import brand_colours
+from services.renderer.engine.captions import CaptionTrack
 from services.renderer.engine.checkpoint import clip_fingerprint
 from services.renderer.engine.encode import VideoEncoder, atomic_output
-from services.renderer.engine.logo import watermark_overlay
-from services.renderer.engine.overlay import Overlay
 from services.renderer.engine.probe import probe
 from services.renderer.engine.scaler import SubpixelScaler, yuv_colour
 from services.renderer.engine.scene import SceneRenderer
-from services.renderer.engine.spec import RenderCanceled, RenderSpec, VideoInfo
-from services.renderer.engine.text import font_loader
+from services.renderer.engine.spec import RenderSpec, RenderCanceled, VideoInfo
 from services.renderer.engine.timeline import Timeline, build_timeline
 from services.renderer.engine.transitions import blend, solid
+from shared.creative.layers import colours_for
 
 CANCEL_CHECK_FRAMES = 15
 
@@ -39,26 +37,18 @@ class _ClipFrames:
         self.spec, self.timeline, self.position = spec, timeline, position
         self.slot = timeline.slots[position]
         self.scaler = SubpixelScaler(*spec.size)
-        self.colours = brand_colours(spec.palette)
-        self.load = font_loader(spec.font_path)
         self.scenes: dict[int, SceneRenderer] = {}
-        self.watermark: Overlay | None = (
-            watermark_overlay(spec.logo_path, spec.size) if spec.logo_path is not None else None
-        )
+        self.captions = CaptionTrack(spec, timeline)
         self.dip: np.ndarray | None = None
         if timeline.look.transition == "dip":
-            self.dip = solid(yuv_colour(self.colours.primary), spec.size)
+            colours = colours_for(spec.style, spec.palette)
+            self.dip = solid(yuv_colour(colours.field), spec.size)
 
     def _scene(self, position: int) -> SceneRenderer:
         renderer = self.scenes.get(position)
         if renderer is None:
             renderer = SceneRenderer(
-                self.spec,
-                self.timeline,
-                self.timeline.slots[position],
-                self.scaler,
-                self.colours,
-                self.load,
+                self.spec, self.timeline, self.timeline.slots[position], self.scaler
             )
             self.scenes[position] = renderer
         return renderer
@@ -78,8 +68,7 @@ class _ClipFrames:
             buffer = blend(kind, a, b, p, self.spec.size, self.dip)
         else:
             buffer = self._scene(position).render(index)
-        if self.watermark is not None:
-            self.watermark.apply(buffer)
+        self.captions.apply(buffer, index / self.spec.fps)
         return buffer
 
     def close(self) -> None:

@@ -3,12 +3,17 @@
 Video is not re-encoded: the clips' H.264 packets are copied one after another with their
 timestamps shifted by the frames before them (all clips share one encoder configuration, so
 one SPS/PPS describes them all; a clip that does not match is refused). The AAC track is
-encoded first, kept as packets and interleaved with the video by time. The MP4 is written
+encoded first (to an in-memory MP4, decoded back and measured, re-encoded if the codec
+pushed it over the true-peak or loudness limits: `audio.encode_mastered`), then its
+packets are copied and interleaved with the video by time. The MP4 is written
 with `movflags=+faststart` (moov before mdat) to a temp file, then renamed.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import math
 import time
 from collections.abc import Callable
 from fractions import Fraction
@@ -17,9 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import av
 
-from services.renderer.engine.audio import AAC_BITRATE, build_soundtrack, encode_aac
+from services.renderer.engine.audio import build_soundtrack, encode_mastered
 from services.renderer.engine.encode import atomic_output
-from services.renderer.engine.loudness import SAMPLE_RATE
 from services.renderer.engine.probe import probe
 from services.renderer.engine.spec import RenderSpec, VideoInfo
 from services.renderer.engine.timeline import build_timeline
@@ -60,23 +64,24 @@ def compose(
     report(0.0, force=True)
     duration = timeline.total_frames / spec.fps
     soundtrack = build_soundtrack(spec, duration)
-    report(0.15)
+    report(0.1)
+    encoded = encode_mastered(soundtrack)
+    del soundtrack
+    report(0.3)
     out_path = Path(out_path)
     options = {"movflags": "+faststart"}
     with (
         atomic_output(out_path) as tmp,
         av.open(str(tmp), "w", format="mp4", options=options) as out,
+        av.open(io.BytesIO(encoded.data)) as audio_in,
     ):
         with av.open(str(clip_paths[0])) as first:
             template = first.streams.video[0]
             video = out.add_stream_from_template(template)
             extradata = template.codec_context.extradata
-        audio = out.add_stream("aac", rate=SAMPLE_RATE, layout="stereo")
-        audio.codec_context.bit_rate = AAC_BITRATE
-        audio_packets = encode_aac(soundtrack, audio)
-        del soundtrack
-        report(0.3)
-        muxer = _Interleaver(out, audio_packets)
+        audio_template = audio_in.streams.audio[0]
+        audio = out.add_stream_from_template(audio_template)
+        muxer = _Interleaver(out, _audio_packets(audio_in, audio_template, audio))
         offset = 0
         for number, (slot, path) in enumerate(zip(timeline.slots, clip_paths, strict=True), 1):
             copied = _copy_clip(Path(path), number, extradata, offset, spec.fps, video, muxer)
@@ -89,7 +94,29 @@ def compose(
             report(0.3 + 0.65 * offset / timeline.total_frames)
         muxer.finish()
     report(1.0, force=True)
-    return probe(out_path)
+    return dataclasses.replace(
+        probe(out_path),
+        loudness_lufs=_figure(encoded.loudness_lufs),
+        true_peak_dbtp=_figure(encoded.true_peak_dbtp),
+    )
+
+
+def _figure(value: float) -> float | None:
+    """A measured level for the report; None for a silent track (-inf)."""
+    return round(value, 2) if math.isfinite(value) else None
+
+
+def _audio_packets(
+    container: av.container.InputContainer, stream: av.AudioStream, target: av.AudioStream
+) -> list[Packet]:
+    """The encoded AAC packets, re-addressed to the output's audio stream."""
+    packets = []
+    for packet in container.demux(stream):
+        if packet.size == 0:
+            continue
+        packet.stream = target
+        packets.append(packet)
+    return packets
 
 
 class _Interleaver:

@@ -31,19 +31,31 @@ class MusicPlan:
     arrangement: str  # pads | pulse | arp | bounce | airy
 
 
-def music_plan(seed: str, variation: int) -> MusicPlan:
+# Tempo range (bpm) of each arrangement: the beat grid picks a tempo inside it.
+TEMPO_RANGES: dict[str, tuple[float, float]] = {
+    "pads": (84.0, 96.0),
+    "pulse": (112.0, 124.0),
+    "arp": (100.0, 112.0),
+    "bounce": (96.0, 108.0),
+    "airy": (76.0, 88.0),
+}
+
+
+def tempo_range(variation: int) -> tuple[float, float]:
+    return TEMPO_RANGES[look_for(variation).music]
+
+
+def music_plan(seed: str, variation: int, tempo_bpm: float | None = None) -> MusicPlan:
+    """The arrangement, key and chords of the bed; `tempo_bpm` (the scene cuts' beat grid,
+    see `beats.grid_for_spec`) replaces the seed's tempo so the beats land on the grid."""
     arrangement = look_for(variation).music
     chooser = rng("music", seed, variation)
-    tempo_range = {
-        "pads": (84, 96),
-        "pulse": (112, 124),
-        "arp": (100, 112),
-        "bounce": (96, 108),
-        "airy": (76, 88),
-    }
     minor = chooser.random() < (0.6 if arrangement in ("pads", "airy") else 0.3)
+    low, high = TEMPO_RANGES[arrangement]
+    # Drawn even when overridden, so the key and chords stay those of the seed.
+    seed_tempo = float(chooser.randint(int(low), int(high)))
     return MusicPlan(
-        tempo=float(chooser.randint(*tempo_range[arrangement])),
+        tempo=seed_tempo if tempo_bpm is None else float(tempo_bpm),
         root=chooser.choice(_ROOTS),
         minor=minor,
         progression=chooser.choice(_PROGRESSIONS[minor]),
@@ -158,11 +170,14 @@ def synthesize(plan: MusicPlan, duration_s: float, seed: str = "") -> np.ndarray
     track = _Track(length)
     beat = round(60.0 / plan.tempo * SAMPLE_RATE)
     bar = beat * 4
+    # Bars start at exact multiples of the (fractional) bar length, so rounding one beat
+    # to whole samples never accumulates: every downbeat sits on the beat grid.
+    bar_samples = 240.0 / plan.tempo * SAMPLE_RATE
     noise = np.random.default_rng(int.from_bytes(seed.encode()[:8].ljust(8, b"\0"), "big"))
     kind = plan.arrangement
-    bars = length // bar + 2
+    bars = int(length // bar_samples) + 2
     for index in range(bars):
-        start = index * bar
+        start = round(index * bar_samples)
         chord = _chord(plan, plan.progression[index % len(plan.progression)])
         _pads(track, plan, chord, start, bar, kind)
         _bass(track, chord[0] - 12, start, beat, kind)

@@ -74,9 +74,9 @@ class Overlay:
         self._pre = tuple(fg * self.alpha[0 if i == 0 else 1] for i, fg in enumerate(self.fg))
         self._inv = (256 - self.alpha[0], 256 - self.alpha[1])
 
-    def region(self, plane_index: int) -> tuple[slice, slice]:
+    def region(self, plane_index: int, dy: int = 0) -> tuple[slice, slice]:
         shift = 0 if plane_index == 0 else 1
-        y, x = self.y >> shift, self.x >> shift
+        y, x = (self.y + dy) >> shift, self.x >> shift
         return slice(y, y + (self.height >> shift)), slice(x, x + (self.width >> shift))
 
     def apply(
@@ -84,14 +84,17 @@ class Overlay:
         buffer: np.ndarray,
         factor: np.ndarray | None = None,
         factor_c: np.ndarray | None = None,
+        dy: int = 0,
     ) -> None:
         """Blend onto a yuv420p `buffer` in place. `factor`/`factor_c` (0..256, shapes that
-        broadcast to the overlay at luma/chroma resolution) scale its opacity."""
+        broadcast to the overlay at luma/chroma resolution) scale its opacity; `dy` moves it
+        down by that many pixels (rounded to even, kept inside the frame)."""
         if self.empty:
             return
+        dy = max(-self.y, min(self.frame_size[1] - self.y - self.height, dy)) // 2 * 2
         planes = yuv420_planes(buffer, *self.frame_size)
         for i, plane in enumerate(planes):
-            rows, cols = self.region(i)
+            rows, cols = self.region(i, dy)
             target = plane[rows, cols]
             if factor is None:
                 pre, inv = self._pre[i], self._inv[0 if i == 0 else 1]

@@ -1,104 +1,59 @@
-"""One scene's picture at any frame: its source image moved along its path (or, for a video
-scene, its video clip's picture at that instant), with its caption card on top (before
-transitions and the watermark are applied)."""
+"""One scene's picture at any frame: its plate (the style's background with the product,
+drawn by the design system, or a model's picture) moved along its path, or its video clip,
+with the scene's text layers on top — the headline revealed word by word (or line by line)
+as the scene starts, the end card's logo and button popping in.
+
+The layers are the design system's (`shared.creative`), the same the storyboard frame is
+drawn from; each is converted to an overlay once and blended per frame.
+"""
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from services.renderer.engine.captions import (
-    REVEAL_S,
-    BrandColours,
-    CaptionLayer,
-    CaptionText,
-    build_caption_layer,
-)
-from services.renderer.engine.endcard import draw_end_card
-from services.renderer.engine.layout import erase_counter
-from services.renderer.engine.looks import rng
+from services.renderer.engine.overlay import Overlay
 from services.renderer.engine.scaler import PaddedSource, SubpixelScaler
 from services.renderer.engine.spec import RenderSpec
-from services.renderer.engine.text import FontLoader
 from services.renderer.engine.timeline import Slot, Timeline
 from services.renderer.engine.video import VideoSource
+from shared.creative.frame import SceneLayers, scene_layers
+from shared.creative.layers import Layer, flatten
+from shared.creative.plate import decode_product, draw_plate
+from shared.creative.styles import style_spec
+
+# The plate is drawn this much larger than the frame: the motion zooms into it by up to
+# ~15%, and upscaling would soften text-free edges such as the product's.
+PLATE_SCALE = 1.12
+# Kinetic reveal: every word in within REVEAL_S of the cut, each eased over WORD_S.
+REVEAL_S = 0.4
+WORD_S = 0.25
+_RISE = 0.35  # how far a word rises into place, in line heights
 
 
-def load_storyboard_frame(
-    path: Path, size: tuple[int, int], index: int, count: int, marks: bool
-) -> Image.Image:
-    """The frame scaled (and centre-cropped) to `size`; when it carries the storyboard
-    renderer's marks, its "index / count" badge is erased first (at its drawn size)."""
+def ease_out(p: float) -> float:
+    p = min(1.0, max(0.0, p))
+    return 1.0 - (1.0 - p) ** 3
+
+
+def load_picture(path: Path, size: tuple[int, int]) -> Image.Image:
+    """A picture (a model's frame, a plate) scaled and centre-cropped to `size`."""
     try:
         with Image.open(path) as opened:
-            if not marks:
-                opened.draft("RGB", size)  # the badge must be erased at full resolution
             image = ImageOps.exif_transpose(opened).convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ValueError(f"storyboard frame {path.name} is not a readable image: {exc}") from exc
-    if marks:
-        image = erase_counter(image, index, count)
-    if image.size != size:
-        shrinking = image.width > size[0]
-        resample = Image.Resampling.LANCZOS if shrinking else Image.Resampling.BICUBIC
-        image = ImageOps.fit(image, size, resample)
-    return image
+        raise ValueError(f"scene picture {path.name} is not a readable image: {exc}") from exc
+    return ImageOps.fit(image, size, Image.Resampling.LANCZOS)
 
 
 # A clip worker renders neighbouring clips one after another, and each clip needs its
-# neighbours' pictures for the transitions: keep the last few prepared sources.
+# neighbours' pictures for the transitions: keep the last few prepared plates.
 _CACHE_SIZE = 3
-_cache: OrderedDict[tuple[object, ...], PaddedSource] = OrderedDict()
-
-
-def _source(spec: RenderSpec, slot: Slot, load: FontLoader) -> tuple[PaddedSource, tuple[int, int]]:
-    scene = spec.scenes[slot.position]
-    if slot.end_card:
-        key: tuple[object, ...] = (
-            "end",
-            spec.size,
-            spec.palette,
-            scene.caption,
-            spec.call_to_action,
-            _file_key(spec.logo_path),
-            _file_key(spec.font_path),
-            spec.seed,
-            spec.variation,
-        )
-    else:
-        key = (
-            "frame",
-            _file_key(scene.frame_path),
-            spec.size,
-            len(spec.scenes),
-            spec.storyboard_marks,
-        )
-    source = _cache.get(key)
-    if source is None:
-        if slot.end_card:
-            image = draw_end_card(
-                spec.size,
-                spec.palette,
-                scene.caption,
-                spec.call_to_action,
-                spec.logo_path,
-                load,
-                rng("end card", spec.seed, spec.variation),
-            )
-        else:
-            image = load_storyboard_frame(
-                scene.frame_path, spec.size, scene.index, len(spec.scenes), spec.storyboard_marks
-            )
-        source = PaddedSource.from_image(image)
-        _cache[key] = source
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    else:
-        _cache.move_to_end(key)
-    return source, (source.width, source.height)
+_plates: OrderedDict[tuple[object, ...], PaddedSource] = OrderedDict()
 
 
 def _file_key(path: Path | None) -> tuple[str, int, int] | None:
@@ -108,15 +63,105 @@ def _file_key(path: Path | None) -> tuple[str, int, int] | None:
     return (str(path), stat.st_mtime_ns, stat.st_size)
 
 
+def _plate(spec: RenderSpec, slot: Slot, layers: SceneLayers) -> PaddedSource:
+    scene = spec.scenes[slot.position]
+    key = (slot.design, _file_key(scene.frame_path), _file_key(spec.product_path))
+    source = _plates.get(key)
+    if source is not None:
+        _plates.move_to_end(key)
+        return source
+    size = (round(spec.width * PLATE_SCALE / 2) * 2, round(spec.height * PLATE_SCALE / 2) * 2)
+    picture = load_picture(scene.frame_path, size) if scene.frame_path is not None else None
+    product = None
+    if slot.design.has_product and picture is None and spec.product_path is not None:
+        product = decode_product(spec.product_path.read_bytes())
+    image = draw_plate(slot.design, layers.layout, product, PLATE_SCALE, picture)
+    source = PaddedSource.from_image(image)
+    _plates[key] = source
+    while len(_plates) > _CACHE_SIZE:
+        _plates.popitem(last=False)
+    return source
+
+
+@dataclass
+class _Animated:
+    overlay: Overlay
+    delay_s: float
+    rise: int  # pixels the layer rises over its reveal
+    fade: bool  # False: fully opaque from the start (the hook: text on the first frame)
+
+
+class TextLayers:
+    """The scene's layers as overlays: animated until REVEAL_S, then one settled overlay."""
+
+    def __init__(self, layers: SceneLayers, size: tuple[int, int], style: str, first: bool):
+        self.settled: Overlay | None = None
+        parts: list[Layer] = [*layers.surfaces, *layers.words, *layers.end_card]
+        flat = flatten(parts, "scene", "", (0, 0, 0))
+        if flat is not None:
+            self.settled = Overlay(flat.image, flat.x, flat.y, size)
+        self.animated: list[_Animated] = []
+        by_line = style_spec(style).reveal == "lines"
+        block = layers.layout.headline
+        pitch = block.fitted.pitch if block is not None else 0
+        rise = round(pitch * _RISE)
+        words = layers.words
+        count = max(1, len(words))
+        stagger = (REVEAL_S - WORD_S) / max(1, count - 1)
+        line_of = _line_numbers(layers)
+        for surface, line in zip(layers.surfaces, range(len(layers.surfaces)), strict=False):
+            delay = _delay(line_of, line, stagger, by_line)
+            self.animated.append(_Animated(Overlay(surface.image, surface.x, surface.y, size),
+                                           delay, 0, not first))  # fmt: skip
+        for index, word in enumerate(words):
+            delay = line_of[index] * 0.1 if by_line else index * stagger
+            self.animated.append(
+                _Animated(Overlay(word.image, word.x, word.y, size), delay, rise, not first)
+            )
+        for order, layer in enumerate(layers.end_card):
+            self.animated.append(_Animated(Overlay(layer.image, layer.x, layer.y, size),
+                                           0.1 * order, rise // 2 or 8, True))  # fmt: skip
+
+    def apply(self, buffer: np.ndarray, seconds: float) -> None:
+        if seconds >= REVEAL_S + 0.05:
+            if self.settled is not None:
+                self.settled.apply(buffer)
+            return
+        for part in self.animated:
+            p = ease_out((seconds - part.delay_s) / WORD_S)
+            if part.fade and p <= 0.0:
+                continue
+            dy = round(part.rise * (1.0 - p))
+            if part.fade and p < 1.0:
+                value = np.array([[round(256 * p)]], dtype=np.uint16)
+                part.overlay.apply(buffer, value, value, dy=dy)
+            else:
+                part.overlay.apply(buffer, dy=dy)
+
+
+def _line_numbers(layers: SceneLayers) -> list[int]:
+    """The headline line of each word layer (by its vertical position)."""
+    block = layers.layout.headline
+    if block is None:
+        return [0] * len(layers.words)
+    tops = [origin[1] for origin in block.origins]
+    result = []
+    for word in layers.words:
+        line = min(range(len(tops)), key=lambda i: abs(tops[i] - word.y))
+        result.append(line)
+    return result
+
+
+def _delay(line_of: list[int], line: int, stagger: float, by_line: bool) -> float:
+    if by_line:
+        return line * 0.1
+    first_word = next((i for i, value in enumerate(line_of) if value == line), 0)
+    return first_word * stagger
+
+
 class SceneRenderer:
     def __init__(
-        self,
-        spec: RenderSpec,
-        timeline: Timeline,
-        slot: Slot,
-        scaler: SubpixelScaler,
-        colours: BrandColours,
-        load: FontLoader,
+        self, spec: RenderSpec, timeline: Timeline, slot: Slot, scaler: SubpixelScaler
     ) -> None:
         self.slot = slot
         self.size = spec.size
@@ -124,23 +169,14 @@ class SceneRenderer:
         self.scaler = scaler
         self.video: VideoSource | None = None
         scene = spec.scenes[slot.position]
+        layers = scene_layers(slot.design, spec.logo_path if slot.end_card else None)
+        self.layers = layers
         if slot.video and scene.video_path is not None:
             self.video = VideoSource(scene.video_path, spec.size, f"scene {scene.index}")
         else:
-            self.source, self.source_size = _source(spec, slot, load)
-        self.caption: CaptionLayer | None = None
-        if slot.card_box is not None:
-            text = slot.caption or CaptionText(lines=(), font_px=1, width=0, height=0)
-            self.caption = build_caption_layer(
-                text,
-                slot.card_box,
-                timeline.look.caption,
-                timeline.look.reveal,
-                colours,
-                load,
-                spec.size,
-                spec.fps,
-            )
+            self.source = _plate(spec, slot, layers)
+            self.source_size = (self.source.width, self.source.height)
+        self.text = TextLayers(layers, spec.size, slot.design.style, slot.position == 0)
 
     def render(self, frame: int) -> np.ndarray:
         if self.video is not None:
@@ -148,8 +184,7 @@ class SceneRenderer:
         else:
             window = self.slot.path.window(self.slot.progress(frame), self.source_size, self.size)
             buffer = self.scaler.render(self.source, window)
-        if self.caption is not None:
-            self.caption.apply(buffer, self.slot.reveal(frame, self.fps, REVEAL_S))
+        self.text.apply(buffer, self.slot.seconds_in(frame, self.fps))
         return buffer
 
     def close(self) -> None:

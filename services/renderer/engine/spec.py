@@ -9,12 +9,17 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from shared.providers.local.palette import brand_palette
+from shared.creative.palette import brand_palette
+from shared.models import Style
+
+if TYPE_CHECKING:
+    from services.renderer.engine.speech import WordTime
 
 # Bump when a change alters the pixels or timing of clips, so checkpointed clips made by an
 # older engine are not reused (see `clip_fingerprint`).
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"
 
 MAX_SIDE = 4096
 BEATS = ("hook", "problem", "solution", "benefit", "cta")
@@ -27,16 +32,20 @@ class RenderCanceled(Exception):
 @dataclass(frozen=True)
 class SceneInput:
     index: int  # 1-based, equal to the scene's position in RenderSpec.scenes
-    frame_path: Path  # the storyboard JPEG for this scene
+    frame_path: Path | None  # a picture to move under the text (None: the style draws one)
     duration_s: float
-    caption: str
-    beat: str  # hook|problem|solution|benefit|cta
+    caption: str  # the on-screen headline
+    beat: str  # hook|problem|solution|benefit|proof|cta
+    script: str = ""  # the spoken line (the caption layer)
+    claim: str | None = None
+    shows_product: bool = False  # the product is in this scene's picture (drawn or footage)
     # An uploaded video clip shown instead of the still frame (and instead of the end card
     # on a cta scene): no Ken Burns motion, looped if shorter than the scene (see video.py).
     video_path: Path | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "frame_path", Path(self.frame_path))
+        if self.frame_path is not None:
+            object.__setattr__(self, "frame_path", Path(self.frame_path))
         if self.video_path is not None:
             object.__setattr__(self, "video_path", Path(self.video_path))
         if not self.duration_s > 0:
@@ -56,13 +65,15 @@ class RenderSpec:
     font_path: Path | None = None  # TTF/OTF for captions and the end card
     music_path: Path | None = None  # uploaded music instead of the synthesized bed
     voiceover_path: Path | None = None  # voice over the music (music ducked under it)
+    product_path: Path | None = None  # the product image: the hero of most scenes
+    platform: str = "tiktok"  # whose safe zone the text keeps to
+    style: Style = "bold"
+    # The spoken words with their times (voice-over aligned, or at reading speed): the
+    # caption layer and the caption files.
+    words: tuple[WordTime, ...] = ()
     transition_s: float = 0.5
     crf: int = 23
     preset: str = "veryfast"
-    # The frames come from the local storyboard renderer, so they carry its scene counter
-    # (erased) and caption panel (covered by the video's caption card). False for frames
-    # from elsewhere: the caption card is then sized to its text and nothing is erased.
-    storyboard_marks: bool = True
     # x264 threads per clip encoder; 0 lets x264 decide. 2 suits two clip workers on 2 cores.
     encoder_threads: int = 2
     _palette: tuple[tuple[int, int, int], ...] = field(
@@ -95,7 +106,7 @@ class RenderSpec:
         if not 0 <= self.crf <= 51:
             raise ValueError("crf must be 0..51")
         object.__setattr__(self, "colors", tuple(self.colors))
-        for name in ("logo_path", "font_path", "music_path", "voiceover_path"):
+        for name in ("logo_path", "font_path", "music_path", "voiceover_path", "product_path"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, Path(value))
@@ -130,6 +141,8 @@ class VideoInfo:
     video_codec: str
     pix_fmt: str
     audio_codec: str | None
+    loudness_lufs: float | None = None
+    true_peak_dbtp: float | None = None
 
 
 def file_digest(path: Path | None) -> str:

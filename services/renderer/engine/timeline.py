@@ -1,12 +1,12 @@
 """The render plan, a pure function of the spec: which frames belong to which scene, where
-transitions sit, each scene's motion path and caption card.
+transitions sit, each scene's motion path and design.
 
-Scene n owns frames [start, end) (boundaries are rounded cumulative durations, so the total
-is the sum of durations to the frame). The transition at a boundary b spans [b - h, b + h):
-its first half is rendered by the outgoing scene's clip, its second half by the incoming
-one, each rendering the neighbour's picture at those same instants, so clips can be encoded
-independently and joined by stream copy. A scene's motion path runs over the whole time it
-is visible, transitions included, so it never stops on screen.
+Scene n owns frames [start, end). Cuts land on the music's beat grid (`beats.cut_frames`).
+The transition at a boundary b spans [b - h, b + h): its first half is rendered by the
+outgoing scene's clip, its second half by the incoming one, each rendering the neighbour's
+picture at those same instants, so clips can be encoded independently and joined by stream
+copy. A scene's motion path runs over the whole time it is visible, transitions included,
+so it never stops on screen.
 
 Every clip worker rebuilds the same plan from the same spec (it is cheap and deterministic).
 """
@@ -14,20 +14,18 @@ Every clip worker rebuilds the same plan from the same spec (it is cheap and det
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass
 
-from services.renderer.engine.captions import CaptionText, fit_caption_text
-from services.renderer.engine.layout import baked_caption_box, caption_area, caption_band
+from services.renderer.engine.beats import cut_frames
 from services.renderer.engine.looks import Look, look_for, rng
-from services.renderer.engine.motion import MotionPath, choose_path, end_card_path, map_box
+from services.renderer.engine.motion import MotionPath, choose_path, end_card_path
 from services.renderer.engine.scaler import MIN_ZOOM
 from services.renderer.engine.spec import RenderSpec
-from services.renderer.engine.text import FontLoader, font_loader
+from shared.creative.layout import SceneDesign
 
-IntBox = tuple[int, int, int, int]
-_DAMPING = (1.0, 0.8, 0.6, 0.4, 0.25, 0.0)
 _STILL = MotionPath(zoom=(MIN_ZOOM, MIN_ZOOM), fx=(0.5, 0.5), fy=(0.5, 0.5))
+# The end card holds the call to action this long at least (reveal and transition aside).
+END_CARD_MIN_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -39,8 +37,7 @@ class Slot:
     fade_out: int  # half-width of the transition at `end`
     path: MotionPath
     end_card: bool
-    caption: CaptionText | None
-    card_box: IntBox | None
+    design: SceneDesign
     video: bool = False  # the picture is the scene's video clip (no motion path)
 
     @property
@@ -58,8 +55,9 @@ class Slot:
         when the scene first appears (the start of the transition into it)."""
         return (frame - (self.start - self.fade_in)) / fps
 
-    def reveal(self, frame: int, fps: int, seconds: float) -> float:
-        return (frame - self.start + 1) / max(1.0, seconds * fps)
+    def seconds_in(self, frame: int, fps: int) -> float:
+        """Seconds since the cut into this scene (negative during the transition in)."""
+        return (frame - self.start) / fps
 
 
 @dataclass(frozen=True)
@@ -92,10 +90,42 @@ def is_end_card(spec: RenderSpec, position: int) -> bool:
     return scene.video_path is None and scene.beat.strip().lower() == "cta"
 
 
+def scene_bounds(spec: RenderSpec) -> list[int]:
+    """Cuts on the beat grid; the end card keeps its reading time (its cut is moved back
+    to the unsnapped frame when snapping would shorten it below END_CARD_MIN_S)."""
+    plain = frame_bounds([s.duration_s for s in spec.scenes], spec.fps)
+    bounds = cut_frames(spec)
+    if len(bounds) != len(plain):
+        return plain
+    last = len(spec.scenes) - 1
+    if last > 0 and is_end_card(spec, last):
+        wanted = min(plain[-1] - plain[-2], round(END_CARD_MIN_S * spec.fps))
+        if bounds[-1] - bounds[-2] < wanted:
+            bounds[-2] = plain[-2]
+    return bounds
+
+
+def scene_design(spec: RenderSpec, position: int) -> SceneDesign:
+    scene = spec.scenes[position]
+    return SceneDesign(
+        size=spec.size,
+        platform=spec.platform,
+        style=spec.style,
+        beat=scene.beat.strip().lower() or "solution",
+        headline=scene.caption,
+        has_product=scene.shows_product,
+        has_logo=spec.logo_path is not None,
+        call_to_action=spec.call_to_action,
+        brand_font=str(spec.font_path) if spec.font_path is not None else None,
+        palette=spec.palette,
+        seed=spec.seed,
+    )
+
+
 def build_timeline(spec: RenderSpec) -> Timeline:
     look = look_for(spec.variation)
     fps = spec.fps
-    bounds = frame_bounds([s.duration_s for s in spec.scenes], fps)
+    bounds = scene_bounds(spec)
     count = len(spec.scenes)
     wanted = round(spec.transition_s * fps / 2)
     halves = [0] * (count + 1)
@@ -103,7 +133,6 @@ def build_timeline(spec: RenderSpec) -> Timeline:
         left, right = bounds[b] - bounds[b - 1], bounds[b + 1] - bounds[b]
         halves[b] = max(0, min(wanted, left // 3, right // 3))
     portrait = spec.height > spec.width
-    load = font_loader(spec.font_path)
     slots = []
     for position, scene in enumerate(spec.scenes):
         chooser = rng("motion", spec.seed, spec.variation, position)
@@ -111,16 +140,10 @@ def build_timeline(spec: RenderSpec) -> Timeline:
         video = scene.video_path is not None
         if end_card:
             path = end_card_path(chooser)
-            caption, card = None, None
         elif video:
-            # The footage moves by itself; it has no storyboard caption panel to cover.
-            path = _STILL
-            path, caption, card = _caption_plan(spec, scene.caption, path, look, load, False)
+            path = _STILL  # the footage moves by itself
         else:
             path = choose_path(look.motion, chooser, position, portrait)
-            path, caption, card = _caption_plan(
-                spec, scene.caption, path, look, load, spec.storyboard_marks
-            )
         slots.append(
             Slot(
                 position=position,
@@ -130,83 +153,8 @@ def build_timeline(spec: RenderSpec) -> Timeline:
                 fade_out=halves[position + 1],
                 path=path,
                 end_card=end_card,
-                caption=caption,
-                card_box=card,
+                design=scene_design(spec, position),
                 video=video,
             )
         )
     return Timeline(size=spec.size, fps=fps, look=look, slots=tuple(slots))
-
-
-def _caption_plan(
-    spec: RenderSpec, text: str, path: MotionPath, look: Look, load: FontLoader, marks: bool
-) -> tuple[MotionPath, CaptionText | None, IntBox | None]:
-    """The motion path (damped if needed) and the caption card box for one scene.
-
-    The card must hide the frame's own caption panel wherever the motion carries it, and
-    stay inside the caption band; a path that would push the panel out of the band is
-    damped until it does not."""
-    size = spec.size
-    unit = min(size) / 100
-    area = caption_area(size)
-    pad_x, pad_y = round(unit * 4.0), round(unit * 2.8)
-    box = (round(area[2] - area[0]) - 2 * pad_x, round(area[3] - area[1]) - 2 * pad_y)
-    caption = fit_caption_text(text, box, unit, load) if text.strip() else None
-    panel = baked_caption_box(size, text) if marks else None
-    if caption is None and panel is None:
-        return path, None, None
-
-    band = caption_band(size)
-    margin = max(2.0, unit * 1.2)
-    cover: tuple[float, float, float, float] | None = None
-    if panel is not None:
-        for amount in _DAMPING:
-            candidate = path.damped(amount) if amount < 1.0 else path
-            cover = _travel(panel, candidate, size, margin)
-            if _inside(cover, band):
-                path = candidate
-                break
-        else:
-            path = path.damped(0.0)
-    boxes = [cover] if cover is not None else []
-    if caption is not None:
-        cx, cy = (area[0] + area[2]) / 2, (area[1] + area[3]) / 2
-        h = caption.height + 2 * pad_y
-        w = max(caption.width + 2 * pad_x, (area[2] - area[0]) * 0.55)
-        boxes.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
-    x0 = min(b[0] for b in boxes)
-    y0 = min(b[1] for b in boxes)
-    x1 = max(b[2] for b in boxes)
-    y1 = max(b[3] for b in boxes)
-    if look.caption == "band":
-        x0, x1 = 0.0, float(size[0])
-    card = _even_box((x0, y0, x1, y1), size)
-    return path, caption, card
-
-
-def _travel(
-    panel: tuple[float, float, float, float],
-    path: MotionPath,
-    size: tuple[int, int],
-    margin: float,
-) -> tuple[float, float, float, float]:
-    """Bounding box of the panel's positions over the path, grown by `margin`."""
-    boxes = [map_box(panel, path.window(u / 12, size, size), size) for u in range(13)]
-    return (
-        min(b[0] for b in boxes) - margin,
-        min(b[1] for b in boxes) - margin,
-        max(b[2] for b in boxes) + margin,
-        max(b[3] for b in boxes) + margin,
-    )
-
-
-def _inside(box: tuple[float, float, float, float], band: tuple[float, ...]) -> bool:
-    return box[0] >= band[0] and box[1] >= band[1] and box[2] <= band[2] and box[3] <= band[3]
-
-
-def _even_box(box: tuple[float, float, float, float], size: tuple[int, int]) -> IntBox:
-    x0 = max(0, math.floor(box[0] / 2) * 2)
-    y0 = max(0, math.floor(box[1] / 2) * 2)
-    x1 = min(size[0], math.ceil(box[2] / 2) * 2)
-    y1 = min(size[1], math.ceil(box[3] / 2) * 2)
-    return (x0, y0, x1, y1)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps, ImageStat
 
-from shared.providers.local.palette import (
+from shared.creative.palette import (
     BLACK,
     RGB,
     WHITE,

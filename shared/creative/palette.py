@@ -1,4 +1,4 @@
-"""Brand colours for the local engine: parsing, derived shades and WCAG contrast."""
+"""Brand colours: parsing, derived shades and WCAG contrast (the design system's palette)."""
 
 from __future__ import annotations
 

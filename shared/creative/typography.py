@@ -1,0 +1,251 @@
+"""Type for frames and video: faces, sizes by cap height, line groups, fitting, emphasis.
+
+Sizes are set by cap height (the height of a capital letter), the measure that decides
+whether a line reads on a phone: every headline's cap height is at least 3.5% of the
+frame height on 9:16 (`MIN_CAP_SHARE`), 3% on square and wide frames.
+
+Example::
+
+    fitted = fit_headline("Brightens skin in 7 days", 870, 92, 140, "condensed", None)
+    fitted.lines                 # (("Brightens", "skin"), ("in", "7", "days"))
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from PIL import ImageFont
+
+Font = ImageFont.FreeTypeFont
+
+FACE_FILES = {
+    "bold": Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
+    "condensed": Path("/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf"),
+}
+MAX_WORDS_PER_LINE = 7
+MIN_CAP_SHARE = {"portrait": 0.035, "other": 0.03}
+
+_NUMBER = re.compile(r"^[#$€£+\-~]?\d[\d.,:/]*(%|x|\+|k|m)?$", re.IGNORECASE)
+_UNITS = frozenset(
+    "% percent x times second seconds sec minute minutes min hour hours hr hrs day days "
+    "week weeks month months year years night nights spf mg ml g kg".split()
+)
+# Words that carry a claim's promise: shown in the accent colour like numbers.
+POWER_WORDS = frozenset(
+    "free zero no never only new first vegan organic natural certified clinically "
+    "dermatologist proven guaranteed instantly instant faster fastest all-day non-toxic "
+    "cruelty-free sugar-free fragrance-free plastic-free off save".split()
+)
+
+_fonts = threading.local()
+
+
+def _load(face: str, brand: str | None, size: int) -> Font:
+    if brand:
+        try:
+            return ImageFont.truetype(brand, size)
+        except OSError:
+            pass  # an unreadable brand font falls back to ours: a render never fails on it
+    path = FACE_FILES.get(face, FACE_FILES["bold"])
+    if path.is_file():
+        return ImageFont.truetype(str(path), size)
+    font = ImageFont.load_default(size=size)
+    if not isinstance(font, ImageFont.FreeTypeFont):
+        raise RuntimeError("Pillow was built without FreeType; scalable fonts are required")
+    return font
+
+
+def load_font(size: int, face: str = "bold", brand: str | None = None) -> Font:
+    """The face at a pixel size: the brand font file when given, else ours. One cache per
+    thread: a FreeType face must not be used by two threads drawing at once."""
+    cache: dict[tuple[str, str | None, int], Font] | None = getattr(_fonts, "cache", None)
+    if cache is None:
+        cache = _fonts.cache = {}
+    key = (face, brand, max(1, size))
+    font = cache.get(key)
+    if font is None:
+        font = cache[key] = _load(face, brand, key[2])
+    return font
+
+
+@lru_cache(maxsize=256)
+def _cap_ratio(face: str, brand: str | None) -> float:
+    font = load_font(200, face, brand)
+    top, bottom = font.getbbox("H")[1], font.getbbox("H")[3]
+    return max(0.3, (bottom - top) / 200)
+
+
+def cap_height(font_px: int, face: str = "bold", brand: str | None = None) -> float:
+    return font_px * _cap_ratio(face, brand)
+
+
+def size_for_cap(cap_px: float, face: str = "bold", brand: str | None = None) -> int:
+    """The smallest pixel size whose capitals are at least `cap_px` tall."""
+    return max(1, int(-(-cap_px // _cap_ratio(face, brand))) + 1)
+
+
+def min_headline_cap(size: tuple[int, int]) -> float:
+    width, height = size
+    share = MIN_CAP_SHARE["portrait" if height > width else "other"]
+    return height * share
+
+
+def text_width(font: Font, text: str) -> int:
+    if not text:
+        return 0
+    left, _, right, _ = font.getbbox(text)
+    return int(right - min(0, left))
+
+
+def line_height(font: Font) -> int:
+    ascent, descent = font.getmetrics()
+    return ascent + descent
+
+
+def is_emphasised(words: Sequence[str], index: int) -> bool:
+    """Numbers (and the unit after one) and promise words carry the accent colour."""
+    word = words[index].strip(".,;:!?\"'()").lower()
+    if _NUMBER.match(word) or word in POWER_WORDS or word.endswith("-free"):
+        return True
+    if index and word in _UNITS:
+        return bool(_NUMBER.match(words[index - 1].strip(".,;:!?\"'()")))
+    return False
+
+
+def line_groups(text: str, max_words: int = MAX_WORDS_PER_LINE) -> list[list[str]]:
+    """Words in groups of at most `max_words`, broken after punctuation where possible
+    and evened out, so a long message reads as short lines of one idea each."""
+    words = text.split()
+    if not words:
+        return []
+    groups: list[list[str]] = []
+    current: list[str] = []
+    for word in words:
+        current.append(word)
+        if len(current) >= max_words or (word[-1] in ",;:.!?—" and len(current) >= 3):
+            groups.append(current)
+            current = []
+    if current:
+        groups.append(current)
+    return groups
+
+
+@dataclass(frozen=True)
+class FittedText:
+    font_px: int
+    face: str
+    brand: str | None
+    lines: tuple[tuple[str, ...], ...]
+    widths: tuple[int, ...]
+    pitch: int  # distance between line tops
+
+    @property
+    def font(self) -> Font:
+        return load_font(self.font_px, self.face, self.brand)
+
+    @property
+    def width(self) -> int:
+        return max(self.widths, default=0)
+
+    @property
+    def height(self) -> int:
+        if not self.lines:
+            return 0
+        return (len(self.lines) - 1) * self.pitch + line_height(self.font)
+
+
+def _glued(words: Sequence[str]) -> list[str]:
+    """Words with a number and its unit ("7 days", "24 hours") kept as one unit."""
+    units: list[str] = []
+    for index, word in enumerate(words):
+        if units and index and is_emphasised(words, index) and not is_emphasised([word], 0):
+            units[-1] = f"{units[-1]}\u00a0{word}"
+        else:
+            units.append(word)
+    return units
+
+
+def _balanced(units: list[str], font: Font, width: int) -> list[list[str]] | None:
+    """Line breaks that fit `width` with the evenest lines (least squared slack, the
+    last line free), or None when some unit is wider than a line."""
+    count = len(units)
+    best: list[tuple[float, int]] = [(0.0, 0)] + [(float("inf"), 0)] * count
+    for end in range(1, count + 1):
+        for start in range(end - 1, -1, -1):
+            line = " ".join(units[start:end])
+            measured = text_width(font, line.replace("\u00a0", " "))
+            if measured > width and end - start > 1:
+                break
+            if measured > width:
+                continue
+            slack = 0.0 if end == count else float(width - measured) ** 2
+            cost = best[start][0] + slack + width * width  # fewer lines first
+            if cost < best[end][0]:
+                best[end] = (cost, start)
+    if best[count][0] == float("inf"):
+        return None
+    lines: list[list[str]] = []
+    end = count
+    while end > 0:
+        start = best[end][1]
+        lines.append(units[start:end])
+        end = start
+    return lines[::-1]
+
+
+def _wrap(words: Sequence[str], font: Font, width: int, max_words: int) -> list[list[str]]:
+    lines: list[list[str]] = []
+    for group in line_groups(" ".join(words), max_words):
+        units = _glued(group)
+        broken = _balanced(units, font, width)
+        if broken is None:  # a unit wider than the line: one unit per line, the caller shrinks
+            broken = [[unit] for unit in units]
+        lines.extend([word for unit in line for word in unit.split("\u00a0")] for line in broken)
+    return lines
+
+
+def _fits(lines: list[list[str]], font: Font, width: int) -> bool:
+    return all(text_width(font, " ".join(line)) <= width for line in lines)
+
+
+def fit_text(
+    text: str,
+    width: int,
+    min_px: int,
+    max_px: int,
+    face: str = "bold",
+    brand: str | None = None,
+    max_lines: int = 3,
+    max_words: int = MAX_WORDS_PER_LINE,
+    leading: float = 1.08,
+) -> FittedText:
+    """The largest size in [min_px, max_px] at which `text` wraps into at most `max_lines`
+    lines of `width`. At `min_px` the text takes the lines it needs: words are never cut
+    and the size never goes below the minimum, except for a single word wider than the
+    line (it is set just small enough to fit)."""
+    words = text.split()
+    size = max(min_px, max_px)
+    lines: list[list[str]] = []
+    while size >= min_px:
+        font = load_font(size, face, brand)
+        lines = _wrap(words, font, width, max_words)
+        if len(lines) <= max_lines and _fits(lines, font, width):
+            break
+        size = size - max(1, size // 24)
+    else:
+        size = min_px
+        font = load_font(size, face, brand)
+        lines = _wrap(words, font, width, max_words)
+        while not _fits(lines, font, width) and size > 8:
+            size -= 1
+            font = load_font(size, face, brand)
+            lines = _wrap(words, font, width, max_words)
+    font = load_font(size, face, brand)
+    widths = tuple(text_width(font, " ".join(line)) for line in lines)
+    pitch = round(line_height(font) * leading)
+    return FittedText(size, face, brand, tuple(tuple(line) for line in lines), widths, pitch)
