@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from shared.models import GenerationRequest, Scene
+from shared.models import GenerationRequest, Scene, Storyboard
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,22 @@ class FrameSpec:
 
 class GenerationBackend(Protocol):
     name: str
+    # True: `generate_frame` returns a model's picture (no text) for the design system to
+    # compose; False: the design system draws the whole frame itself.
+    draws_pictures: bool
 
     async def plan_script(
         self, job_id: str, request: GenerationRequest, work: WorkRef | None = None
     ) -> list[Scene]:
         """Scenes (script, caption, visual prompt, duration) whose durations sum to
         `request.duration_s`."""
+        ...
+
+    async def plan_storyboard(
+        self, job_id: str, request: GenerationRequest, work: WorkRef | None = None
+    ) -> Storyboard:
+        """The scenes with what the ad is built on: each scene's brief claim, the claims
+        that did not fit, the style and what each variation tests."""
         ...
 
     async def refine_scene(

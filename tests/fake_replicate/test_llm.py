@@ -11,6 +11,8 @@ import httpx
 import pytest
 import replicate
 
+from shared.models import GenerationRequest, Platform
+from shared.providers.replicate.script import parse_script, script_prompt, to_storyboard
 from tests.fake_replicate.conftest import TOKEN, MakeFake, client_for
 from tools.fake_replicate import Faults
 
@@ -48,6 +50,32 @@ async def test_storyboard_follows_the_prompt(client: replicate.Client) -> None:
     brief_words = {"glow", "coffee", "cold", "brew", "busy", "commuters", "upbeat", "morning"}
     assert "glow coffee" in text
     assert len({word for word in brief_words if word in text}) >= 5
+
+
+async def test_storyboard_puts_the_key_messages_on_screen(client: replicate.Client) -> None:
+    # The backend's script prompt: the key messages become captions, said and named as claims.
+    request = GenerationRequest(
+        campaign_id="c",
+        prompt="Introducing Glow Serum for women tired of dull skin. Vegan.",
+        platform=Platform.tiktok,
+        duration_s=15,
+        key_messages=["Brighter skin in 7 days", "98% saw smoother skin"],
+        call_to_action="Order today",
+    )
+    system, prompt = script_prompt(request, 4)
+    text = await _storyboard(client, prompt, system_prompt=system)
+    scenes = json.loads(text)["scenes"]
+    assert [scene["caption"] for scene in scenes] == [
+        "Brighter skin in 7 days",
+        "98% saw smoother skin",
+        "Vegan",
+        "Order today",
+    ]
+    assert [scene["claim"] for scene in scenes] == [*[s["caption"] for s in scenes[:3]], None]
+    assert all(scene["caption"] in scene["script"] for scene in scenes)
+    # The backend reads it as a storyboard with every claim on screen.
+    board = to_storyboard(parse_script(text, 15), request)
+    assert board.claims_left_out == [] and board.scenes[0].claim == "Brighter skin in 7 days"
 
 
 async def test_defaults_and_other_prompts(client: replicate.Client) -> None:

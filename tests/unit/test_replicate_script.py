@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from shared.models import GenerationRequest
+from shared.models import Brand, GenerationRequest, Platform
 from shared.providers.replicate.script import (
     ScriptProblem,
     joined_output,
@@ -17,6 +17,7 @@ from shared.providers.replicate.script import (
     repair,
     script_prompt,
     to_scenes,
+    to_storyboard,
 )
 
 SCENES = {
@@ -125,7 +126,7 @@ def test_the_prompt_carries_the_control_lines_and_the_reask_names_the_problem() 
     request = GenerationRequest(
         campaign_id="c",
         prompt="Introducing Glow Serum.",
-        platform="tiktok",
+        platform=Platform.tiktok,
         duration_s=30,
         call_to_action="Shop now",
     )
@@ -141,3 +142,97 @@ def test_llm_output_chunks_are_joined() -> None:
     assert joined_output(["{", '"a"', ": 1}"]) == '{"a": 1}'
     assert joined_output("text") == "text"
     assert joined_output(None) == ""
+
+
+BRIEF = GenerationRequest(
+    campaign_id="c",
+    prompt="Introducing Glow Serum for women tired of dull skin. Vegan. Loved by 50,000 customers.",
+    platform=Platform.tiktok,
+    duration_s=15,
+    variations=3,
+    key_messages=["Brighter skin in 7 days", "98% saw smoother skin"],
+    brand=Brand(tone="playful"),
+)
+
+
+def _answer(*captions: tuple[str, str | None]) -> str:
+    scenes = [
+        {
+            "script": f"{caption}.",
+            "caption": caption,
+            "claim": claim,
+            "visual_prompt": "shot",
+            "duration_s": 4,
+        }
+        for caption, claim in captions
+    ]
+    return json.dumps({"scenes": scenes})
+
+
+def test_the_prompt_carries_the_claims_and_the_rules() -> None:
+    # The brief's claims are listed strongest first, key messages named as such.
+    _, prompt = script_prompt(BRIEF, 4)
+    lines = prompt.splitlines()
+    assert "key message 1: Brighter skin in 7 days" in lines
+    assert "key message 2: 98% saw smoother skin" in lines
+    assert "claim 3: Vegan" in lines and "claim 4: Loved by 50,000 customers" in lines
+    # The rules: key messages on screen verbatim, nothing invented, hook, beats, headlines.
+    assert "Put each key message on screen as a scene's caption, in the brief's own words" in prompt
+    assert "Never state a fact, number or promise that is not in the brief." in prompt
+    assert "on screen from the first frame" in prompt and "question from the pain" in prompt
+    assert "beats: hook, solution, benefit, cta" in lines
+    assert "pain: tired of dull skin" in lines and "call to action: Shop now" in lines
+    assert "at most 8 words unless it is a key message" in prompt
+    assert '"claim":' in prompt
+    # Longer ads ask for the problem and proof beats the brief supports.
+    _, longer = script_prompt(BRIEF, 6)
+    assert "beats: hook, problem, solution, benefit, proof, cta" in longer.splitlines()
+    # A brief without claims forbids stating any.
+    bare = BRIEF.model_copy(update={"prompt": "Great vibes", "key_messages": []})
+    assert "claims: none (state no fact, number or promise at all)" in script_prompt(bare, 2)[1]
+
+
+def test_the_answer_claim_is_parsed_and_optional() -> None:
+    # "claim" is read when present and may be missing or null.
+    answer = parse_script(_answer(("Brighter skin in 7 days", "Brighter skin in 7 days")), 15)
+    assert answer.scenes[0].claim == "Brighter skin in 7 days"
+    assert parse_script(ANSWER, 15).scenes[0].claim is None
+
+
+def test_to_storyboard_finds_claims_and_what_was_left_out() -> None:
+    # The answer's claim is kept when it is the brief's; else the caption is matched.
+    text = _answer(
+        ("Brighter skin in 7 days", "brighter skin in 7 days."),
+        ("Yes: 98% saw smoother skin", None),
+        ("Vegan", "Made by elves"),
+        ("Shop now", None),
+    )
+    board = to_storyboard(parse_script(text, 15), BRIEF)
+    assert [s.claim for s in board.scenes] == [
+        "Brighter skin in 7 days",
+        "98% saw smoother skin",
+        "Vegan",
+        None,
+    ]
+    assert [s.beat for s in board.scenes] == ["hook", "solution", "benefit", "cta"]
+    assert sum(s.duration_s for s in board.scenes) == pytest.approx(15)
+    # Claims no caption shows are listed, strongest first.
+    assert board.claims_left_out == ["Loved by 50,000 customers"]
+
+
+def test_to_storyboard_plans_style_and_variations_like_the_local_planner() -> None:
+    # Style from the tone; variation 1 is the LLM's own hook, the others test other hooks.
+    text = _answer(("Brighter skin in 7 days", None), ("Vegan", None), ("Shop now", None))
+    board = to_storyboard(parse_script(text, 15), BRIEF.model_copy(update={"duration_s": 12}))
+    assert board.style == "social"
+    control, second, third = board.variations
+    assert control.hook == "Brighter skin in 7 days" and control.hook_angle == "claim"
+    assert "Control" in control.hypothesis
+    assert second.hook == "Tired of dull skin?" and second.style == "bold"
+    assert third.hook == "Meet Glow Serum" and third.call_to_action == "Try it now"
+    assert board.claims_left_out == ["98% saw smoother skin", "Loved by 50,000 customers"]
+    # A question hook of the LLM is recognised as such.
+    asked = _answer(("Tired of dull skin?", None), ("Shop now", None))
+    board = to_storyboard(parse_script(asked, 15), BRIEF)
+    assert board.variations[0].hook_angle == "question"
+    assert board.variations[1].hook_angle == "claim"

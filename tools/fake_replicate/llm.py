@@ -3,6 +3,14 @@
 Control lines in the prompt (or system prompt), case-insensitive:
     scene_count: N    how many scenes (default 5)
     duration_s: D     the ad's length; scene durations sum to about D (default 6 s a scene)
+
+Brief lines of the backend's script prompt, followed the way the prompt's rules ask (a
+prompt without them gets the plain keyword storyboard):
+    key message N: X / claim N: X   claims, strongest first: the hook and each solution or
+                                    benefit scene puts the next one on screen as its caption,
+                                    says it in its script and names it in `claim`
+    beats: hook, solution, ...      the beat of each scene
+    call to action: X               the last scene's caption
 """
 
 from __future__ import annotations
@@ -119,6 +127,10 @@ SCENE_ROLES = (
     ("Close on", "Try it today", "clean end card with"),
 )
 CONTROL_LINE = r"(?im)^\s*[-*]?\s*{key}\s*[:=]\s*([0-9]+(?:\.[0-9]+)?)"
+CLAIM_LINE = re.compile(r"(?im)^\s*(?:key message|claim)\s+\d+\s*:\s*(.+?)\s*$")
+BEATS_LINE = re.compile(r"(?im)^\s*beats\s*:\s*(.+?)\s*$")
+CTA_LINE = re.compile(r"(?im)^\s*call to action\s*:\s*(.+?)\s*$")
+CLAIM_BEATS = ("hook", "solution", "benefit")
 
 
 def control_value(text: str, key: str) -> float | None:
@@ -164,6 +176,33 @@ def _role(index: int, count: int) -> tuple[str, str, str]:
     return SCENE_ROLES[index % (len(SCENE_ROLES) - 1)]
 
 
+def _grounded(scenes: list[dict[str, object]], prompt: str) -> list[dict[str, object]]:
+    """The scenes with the brief's claims on screen, strongest first, as the script
+    prompt's rules ask: each claim scene's caption is the claim verbatim, its script says
+    it and its `claim` names it; the last scene shows the call to action."""
+    claims = CLAIM_LINE.findall(prompt)
+    if not claims:
+        return scenes
+    beats_line = BEATS_LINE.search(prompt)
+    arc = [b.strip().lower() for b in beats_line.group(1).split(",")] if beats_line else []
+    cta = CTA_LINE.search(prompt)
+    queue = list(claims)
+    grounded = []
+    for index, scene in enumerate(scenes):
+        beat = arc[index] if index < len(arc) else ("cta" if index == len(scenes) - 1 else "")
+        claim = None
+        if beat == "cta" and len(scenes) > 1:
+            caption = cta.group(1) if cta else str(scene["caption"])
+            script = f"{caption}. {scene['script']}"
+        elif queue and (beat in CLAIM_BEATS or not arc):
+            claim = caption = queue.pop(0)
+            script = f"{claim}. {scene['script']}"
+        else:
+            caption, script = str(scene["caption"]), str(scene["script"])
+        grounded.append({**scene, "script": script, "caption": caption, "claim": claim})
+    return grounded
+
+
 def storyboard(prompt: str, system_prompt: str, seed: int) -> dict[str, object]:
     controls = f"{system_prompt}\n{prompt}"
     count = int(control_value(controls, "scene_count") or 5)
@@ -187,7 +226,7 @@ def storyboard(prompt: str, system_prompt: str, seed: int) -> dict[str, object]:
                 "duration_s": duration,
             }
         )
-    return {"scenes": scenes}
+    return {"scenes": _grounded(scenes, prompt)}
 
 
 def respond(prompt: str, system_prompt: str, seed: int, mode: LlmMode) -> str:

@@ -24,7 +24,7 @@ import nats.errors
 from shared.billing import CostRecorded
 from shared.bus import Bus, TransientError
 from shared.logging import get_logger
-from shared.models import GenerationRequest, Scene
+from shared.models import GenerationRequest, Scene, Storyboard
 from shared.providers.base import ClipMade, ClipSpec, FrameSpec, VoiceSpec, WorkRef
 from shared.providers.local.planner import scene_count
 from shared.providers.replicate.checkpoints import (
@@ -70,6 +70,7 @@ from shared.providers.replicate.script import (
     refine_prompt,
     script_prompt,
     to_scenes,
+    to_storyboard,
 )
 from shared.settings import Settings
 
@@ -82,6 +83,8 @@ MAX_VOICE_CHARACTERS = 10_000
 
 class ReplicateBackend:
     name = BACKEND
+    # Frames are a model's pictures: the design system composes them (plate, text).
+    draws_pictures = True
 
     def __init__(
         self,
@@ -147,14 +150,27 @@ class ReplicateBackend:
     async def plan_script(
         self, job_id: str, request: GenerationRequest, work: WorkRef | None = None
     ) -> list[Scene]:
+        answer = await self._script_answer(job_id, request, work)
+        return to_scenes(answer, request.duration_s)
+
+    async def plan_storyboard(
+        self, job_id: str, request: GenerationRequest, work: WorkRef | None = None
+    ) -> Storyboard:
+        answer = await self._script_answer(job_id, request, work)
+        return to_storyboard(answer, request)
+
+    async def _script_answer(
+        self, job_id: str, request: GenerationRequest, work: WorkRef | None
+    ) -> ScriptAnswer:
+        """The LLM's storyboard for the brief (same slot either way, so `plan_script` and
+        `plan_storyboard` of one job re-attach to the same prediction)."""
         work = work or WorkRef(job_id)
         model = self._required_model("script", request)
         count = scene_count(request.duration_s)
         system, prompt = script_prompt(request, count)
-        answer = await self._ask_storyboard(
+        return await self._ask_storyboard(
             work, model, "script", system, prompt, count, request.duration_s
         )
-        return to_scenes(answer, request.duration_s)
 
     async def refine_scene(
         self,

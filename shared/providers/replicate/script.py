@@ -10,6 +10,7 @@ Example::
     system, prompt = script_prompt(request, scene_count=6)
     answer = parse_script(llm_text)                 # ScriptProblem if unusable
     scenes = to_scenes(answer, request.duration_s)
+    storyboard = to_storyboard(answer, request)     # + claims, left-out claims, variations
 """
 
 from __future__ import annotations
@@ -21,8 +22,20 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from shared.models import GenerationRequest, Scene
-from shared.providers.local.planner import beats
+from shared.creative.brief import (
+    BriefFacts,
+    claim_on,
+    contains,
+    extract_facts,
+    hook_angle_for,
+    hook_line,
+    normalised,
+    plan_variations,
+    ranked_claims,
+)
+from shared.creative.styles import style_of
+from shared.models import GenerationRequest, HookAngle, Scene, Storyboard
+from shared.providers.local.planner import beat_plan, beats
 
 MIN_SCENE_S = 1.0
 MAX_SCENES = 15
@@ -42,6 +55,7 @@ class ScriptScene(BaseModel):
     caption: Annotated[Text, StringConstraints(max_length=200)]
     visual_prompt: Annotated[Text, StringConstraints(max_length=2000)]
     duration_s: float = Field(gt=0, le=60)
+    claim: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
 
 
 class ScriptAnswer(BaseModel):
@@ -67,10 +81,12 @@ SYSTEM_PROMPT = (
 
 
 ANSWER_FORMAT = (
-    'Answer format: {"scenes": [{"script": "voice-over line", "caption": "on-screen text, '
-    'at most 7 words", "visual_prompt": "what the camera shows, for an image model, no '
-    'text in the picture", "duration_s": seconds}]}'
+    'Answer format: {"scenes": [{"script": "voice-over line", "caption": "on-screen '
+    'headline, at most 8 words unless it is a key message (then verbatim)", "claim": "the '
+    'key message or claim this caption shows, verbatim, or null", "visual_prompt": "what the '
+    'camera shows, for an image model, no text in the picture", "duration_s": seconds}]}'
 )
+HEADLINE_WORDS = 8
 
 
 def _brief_lines(request: GenerationRequest) -> list[str]:
@@ -90,14 +106,54 @@ def _brief_lines(request: GenerationRequest) -> list[str]:
     return lines
 
 
+def _claim_lines(facts: BriefFacts) -> list[str]:
+    """The brief's claims, strongest first, one a line: `key message N:` for the client's
+    key messages (which must reach the screen), `claim N:` for the prompt's own."""
+    if not facts.claims:
+        return ["claims: none (state no fact, number or promise at all)"]
+    lines = ["claims, strongest first (the only facts the ad may state):"]
+    for number, claim in enumerate(ranked_claims(facts), 1):
+        label = "key message" if claim in facts.key_messages else "claim"
+        lines.append(f"{label} {number}: {claim}")
+    return lines
+
+
+def _rules(facts: BriefFacts, arc: list[str]) -> list[str]:
+    hook, _ = hook_line(facts, hook_angle_for(facts))
+    return [
+        "Rules:",
+        "- Put each key message on screen as a scene's caption, in the brief's own words and "
+        "numbers, and say it in that scene's script.",
+        "- Never state a fact, number or promise that is not in the brief.",
+        "- The hook (scene 1) is on screen from the first frame: its caption is the boldest "
+        "claim, or a question from the pain, or the product's name "
+        f"(suggested: {hook}).",
+        f"- Beats, one scene each, in this order: {', '.join(arc)}. Each solution or benefit "
+        "scene puts one claim on screen, strongest first; claims that do not fit are left "
+        "out. The last scene's caption is the call to action; its script names the product "
+        "and the call to action (and the offer, if there is one).",
+        f"- A caption (the headline) has at most {HEADLINE_WORDS} words unless it is a key "
+        "message, which is kept verbatim.",
+        '- "claim" is the key message or claim the scene\'s caption shows, verbatim, or null.',
+    ]
+
+
 def script_prompt(request: GenerationRequest, scene_count: int) -> tuple[str, str]:
-    """(system prompt, prompt) asking for `scene_count` scenes summing to the duration."""
+    """(system prompt, prompt) asking for `scene_count` scenes summing to the duration,
+    grounded in the brief's own claims."""
+    facts = extract_facts(request)
+    arc = beat_plan(scene_count, facts.pain is not None, bool(facts.proof))
     lines = [
         "Write the storyboard of a video ad.",
         *_brief_lines(request),
         f"scene_count: {scene_count}",
         f"duration_s: {request.duration_s}",
-        "Arc: hook, problem, solution, benefits, call to action (last scene).",
+        f"beats: {', '.join(arc)}",
+        *([f"pain: {facts.pain}"] if facts.pain else []),
+        *([f"offer: {facts.offer}"] if facts.offer else []),
+        *([] if request.call_to_action else [f"call to action: {facts.call_to_action}"]),
+        *_claim_lines(facts),
+        *_rules(facts, arc),
         ANSWER_FORMAT,
         f"The durations must add up to {request.duration_s} seconds.",
     ]
@@ -233,6 +289,57 @@ def to_scenes(answer: ScriptAnswer, duration_s: float) -> list[Scene]:
             zip(answer.scenes, arc, lengths, strict=True), 1
         )
     ]
+
+
+def _scene_claim(scene: ScriptScene, claims: tuple[str, ...]) -> str | None:
+    """The brief claim a scene shows: the answer's own `claim` when it is one of the brief's
+    (in the brief's spelling), else the claim its caption carries."""
+    if scene.claim:
+        named = next((c for c in claims if normalised(c) == normalised(scene.claim)), None)
+        if named:
+            return named
+    return claim_on(scene.caption, claims)
+
+
+def _hook_angle(scene: Scene) -> HookAngle:
+    if scene.claim:
+        return "claim"
+    return "question" if scene.caption.rstrip().endswith("?") else "product"
+
+
+def to_storyboard(answer: ScriptAnswer, request: GenerationRequest) -> Storyboard:
+    """The storyboard of an LLM's answer: scenes as `to_scenes` makes them with the beat plan
+    of the local planner, each scene's brief claim, the claims no caption shows, and the
+    style and variations chosen from the brief exactly as the local planner does."""
+    facts = extract_facts(request)
+    lengths = normalise([s.duration_s for s in answer.scenes], request.duration_s)
+    arc = beat_plan(len(answer.scenes), facts.pain is not None, bool(facts.proof))
+    scenes = [
+        Scene(
+            index=index,
+            beat=beat,
+            script=scene.script,
+            caption=scene.caption,
+            claim=_scene_claim(scene, facts.claims),
+            visual_prompt=scene.visual_prompt,
+            duration_s=seconds,
+        )
+        for index, (scene, beat, seconds) in enumerate(
+            zip(answer.scenes, arc, lengths, strict=True), 1
+        )
+    ]
+    left_out = [
+        claim
+        for claim in ranked_claims(facts)
+        if not any(contains(scene.caption, claim) for scene in scenes)
+    ]
+    hook = scenes[0]
+    return Storyboard(
+        scenes=scenes,
+        style=style_of(request),
+        claims_left_out=left_out,
+        variations=plan_variations(request, facts, _hook_angle(hook), hook.caption, hook.script),
+    )
 
 
 def joined_output(output: Any) -> str:
