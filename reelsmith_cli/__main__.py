@@ -141,6 +141,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--variation", type=int, default=1)
     sub.add_argument("--aspect", choices=ASPECTS, help="an export in this aspect instead")
 
+    sub = command("captions", "save a finished video's captions (WebVTT, or SRT)")
+    job_id(sub)
+    sub.add_argument("--srt", action="store_true", help="SRT instead of WebVTT")
+    sub.add_argument("--variation", type=int, default=1)
+    sub.add_argument("-o", "--output", help="file or folder (default ./JOB-vK.vtt|.srt)")
+
+    sub = command("contact-sheet", "save a finished video's contact sheet (JPEG, a frame a scene)")
+    job_id(sub)
+    sub.add_argument("--variation", type=int, default=1)
+    sub.add_argument("-o", "--output", required=True, help="file or folder")
+
     sub = command("export", "reframe a finished video to another aspect ratio")
     job_id(sub)
     sub.add_argument("--aspect", choices=ASPECTS, required=True)

@@ -23,11 +23,13 @@ SCALAR_FLAGS = {
     "product": "product",
     "audience": "audience",
     "cta": "call_to_action",
+    "style": "style",
     "webhook_url": "webhook_url",
 }
 LIST_FLAGS = {"asset": "assets", "message": "key_messages"}
 BRAND_FLAGS = {"logo": "logo_asset_id", "font": "font_asset_id", "tone": "tone"}
 PLATFORMS = ("tiktok", "instagram_reel", "youtube_short", "instagram_feed", "youtube")
+STYLES = ("bold", "clean", "social")
 
 
 def add_brief_options(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +50,12 @@ def add_brief_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--audience", help="who the ad speaks to")
     group.add_argument("--message", action="append", help="key message (repeat)")
     group.add_argument("--cta", help="call to action")
+    group.add_argument(
+        "--style",
+        choices=STYLES,
+        help="the look: bold (kinetic type), clean (product-first), social (captions-forward);"
+        " default: chosen from the brand tone",
+    )
     group.add_argument("--webhook-url", help="receive signed state changes at this URL")
 
 

@@ -250,6 +250,36 @@ def download(args: argparse.Namespace, session: Session) -> int:
     return EXIT_OK
 
 
+def _save(
+    session: Session, args: argparse.Namespace, name: str, default_name: str, what: str
+) -> int:
+    """Download one of a variation's files (`jobs/{id}/{name}`) to `-o` or `default_name`."""
+    target = _target(args.output, default_name)
+    size = session.api.download(
+        job_path(args.job_id, name), target, params={"variation": args.variation}
+    )
+    result = {
+        "job_id": args.job_id,
+        "variation": args.variation,
+        "kind": what,
+        "path": str(target.resolve()),
+        "bytes": size,
+    }
+    session.out.emit(result, lambda console: console.print(result["path"], soft_wrap=True))
+    return EXIT_OK
+
+
+def captions(args: argparse.Namespace, session: Session) -> int:
+    extension = "srt" if args.srt else "vtt"
+    default_name = f"{args.job_id}-v{args.variation}.{extension}"
+    return _save(session, args, f"captions.{extension}", default_name, f"captions_{extension}")
+
+
+def contact_sheet(args: argparse.Namespace, session: Session) -> int:
+    default_name = f"{args.job_id}-v{args.variation}-contact-sheet.jpg"
+    return _save(session, args, "contact-sheet.jpg", default_name, "contact_sheet")
+
+
 def export(args: argparse.Namespace, session: Session) -> int:
     before = len(_export_outputs(session.api.json("GET", job_path(args.job_id))))
     job = session.api.json(
@@ -316,6 +346,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Session], int]] = {
     "approve": approve,
     "render": render,
     "download": download,
+    "captions": captions,
+    "contact-sheet": contact_sheet,
     "export": export,
     "cancel": cancel,
     "retry": retry,

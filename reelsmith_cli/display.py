@@ -60,11 +60,14 @@ def job_summary(console: Console, job: Job) -> None:
         table.add_row("storyboard", f"{len(scenes)} scenes (reelsmith storyboard {job['id']})")
     for output in job.get("outputs") or []:
         label = "video" if output["kind"] == "render" else f"export {output.get('aspect')}"
+        style = f" {output['style']}" if output.get("style") else ""
         table.add_row(
             label,
-            f"v{output['variation']} {output['width']}x{output['height']}"
+            f"v{output['variation']}{style} {output['width']}x{output['height']}"
             f" {output['duration_s']:.1f}s {output['size_bytes'] / 1e6:.1f} MB  {output['url']}",
         )
+        if output["kind"] == "render" and output.get("hypothesis"):
+            table.add_row("", Text(f"tests: {output['hypothesis']}", style="italic"))
     console.print(table)
 
 
@@ -106,6 +109,35 @@ def storyboard_table(console: Console, job: Job) -> None:
             scene["script"],
             scene["caption"],
             str(scene.get("revision", 1)),
+        )
+    console.print(table)
+    storyboard = job.get("storyboard") or {}
+    if storyboard.get("claims_left_out"):
+        console.print(
+            Text("Left out for length: ", style="yellow")
+            + Text("; ".join(storyboard["claims_left_out"]))
+        )
+    if storyboard.get("variations"):
+        variations_table(console, storyboard["variations"])
+
+
+def variations_table(console: Console, plans: list[dict[str, Any]]) -> None:
+    """What each variation tests: its look, its hook, its ask."""
+    table = Table(title="Variations", show_lines=True)
+    table.add_column("v", justify="right")
+    table.add_column("style")
+    table.add_column("hook", ratio=2)
+    table.add_column("call to action", ratio=1)
+    table.add_column("hypothesis", ratio=3)
+    for plan in plans:
+        angle = plan.get("hook_angle")
+        hook = plan.get("hook", "") + (f" ({angle})" if angle else "")
+        table.add_row(
+            str(plan.get("variation", "")),
+            plan.get("style", ""),
+            hook,
+            plan.get("call_to_action", ""),
+            plan.get("hypothesis", ""),
         )
     console.print(table)
 

@@ -31,7 +31,8 @@ MEDIA_QUERY = "access_token"
 _MEDIA_KEY_LABEL = b"reelsmith/media-token/v1"
 _MEDIA_PATH = re.compile(
     r"^/api/v2/(?:"
-    r"jobs/[^/]+/(?:video|poster\.jpg|storyboard/\d+\.jpg|exports/[A-Za-z0-9_.\-]+\.mp4)"
+    r"jobs/[^/]+/(?:video|poster\.jpg|captions\.(?:vtt|srt)|contact-sheet\.jpg"
+    r"|storyboard/\d+\.jpg|exports/[A-Za-z0-9_.\-]+\.mp4)"
     r"|assets/[^/]+/(?:content|thumbnail\.jpg)"
     r")$"
 )

@@ -58,6 +58,9 @@ JOB_LINKS = (
     "export_job",
     "job_video",
     "job_poster",
+    "job_captions_vtt",
+    "job_captions_srt",
+    "job_contact_sheet",
 )
 RETRY_AFTER = {"Retry-After": Header("Seconds until UTC midnight.", {"type": "integer"})}
 PAID_WORK = (
@@ -289,12 +292,32 @@ def _output(entry: CachedJob, request: web.Request) -> VideoOutput:
     raise NotFound(f"job {entry.job.id} has no finished video for variation {variation}")
 
 
-def _file(request: web.Request, key: str, content_type: str) -> web.FileResponse:
+def _file(
+    request: web.Request, key: str, content_type: str, charset: str | None = None
+) -> web.FileResponse:
     # FileResponse answers Range requests (206, Accept-Ranges) so players can seek.
     storage: LocalStorage = request.app[STORAGE]
     response = web.FileResponse(storage.path(key), headers={"Cache-Control": "private"})
     response.content_type = content_type
+    if charset is not None:
+        response.charset = charset
     return response
+
+
+async def _stored_file(
+    request: web.Request, key: str | None, what: str, content_type: str, charset: str | None = None
+) -> web.FileResponse:
+    """A render's side file (captions, contact sheet), 404 when the renderer made none: an
+    older render, or one whose file is gone, is not a server error."""
+    storage: LocalStorage = request.app[STORAGE]
+    if key is None or not await storage.exists(key):
+        raise NotFound(f"no {what} for this variation")
+    return _file(request, key, content_type, charset)
+
+
+def srt_key(vtt_key: str) -> str:
+    """The SRT copy sits beside the WebVTT file, same name (`renderer.keys.captions_key`)."""
+    return vtt_key.removesuffix(".vtt") + ".srt"
 
 
 @operation(
@@ -324,6 +347,60 @@ async def job_poster(request: web.Request) -> web.StreamResponse:
     if output.poster_key is None:
         raise NotFound(f"no poster for variation {output.variation}")
     return _file(request, output.poster_key, "image/jpeg")
+
+
+CAPTIONS_NOTE = (
+    "The voice-over's words grouped into the caption pages the video shows (never across a "
+    "scene change). 404 when the variation is not rendered or its render made no captions."
+)
+
+
+@operation(
+    summary="A finished video's captions as WebVTT (with per-word timestamps)",
+    tags=("media",),
+    query=VariationQuery,
+    headers=FILE_REQUEST_HEADERS,
+    responses={**file_responses("text/vtt"), 400: ERROR},
+    media_token=True,
+    description=CAPTIONS_NOTE + " Each word after a cue's first carries an inline timestamp "
+    "(`<00:00:01.200>word`) for karaoke-style highlighting; a `<track>` loads it as is.",
+)
+async def job_captions_vtt(request: web.Request) -> web.StreamResponse:
+    entry = await _visible(request)
+    output = _output(entry, request)
+    return await _stored_file(request, output.captions_key, "captions", "text/vtt", charset="utf-8")
+
+
+@operation(
+    summary="A finished video's captions as SRT",
+    tags=("media",),
+    query=VariationQuery,
+    headers=FILE_REQUEST_HEADERS,
+    responses={**file_responses("application/x-subrip"), 400: ERROR},
+    media_token=True,
+    description=CAPTIONS_NOTE + " Numbered cues, `HH:MM:SS,mmm` timings, plain text.",
+)
+async def job_captions_srt(request: web.Request) -> web.StreamResponse:
+    entry = await _visible(request)
+    output = _output(entry, request)
+    key = srt_key(output.captions_key) if output.captions_key else None
+    return await _stored_file(request, key, "captions", "application/x-subrip", charset="utf-8")
+
+
+@operation(
+    summary="A finished video's contact sheet: one labelled frame per scene",
+    tags=("media",),
+    query=VariationQuery,
+    headers=FILE_REQUEST_HEADERS,
+    responses={**file_responses("image/jpeg"), 400: ERROR},
+    media_token=True,
+    description="Frames taken from the rendered video, tiled 3 across (4 beyond 9 scenes), "
+    "each labelled with its scene and time. 404 when the render made none.",
+)
+async def job_contact_sheet(request: web.Request) -> web.StreamResponse:
+    entry = await _visible(request)
+    output = _output(entry, request)
+    return await _stored_file(request, output.contact_sheet_key, "contact sheet", "image/jpeg")
 
 
 @operation(

@@ -48,6 +48,96 @@ async def scene_captions(page: Page) -> list[str]:
     )
 
 
+async def assert_scene_badges(page: Page, count: int) -> None:
+    """Each card's frame carries its scene number, drawn by the console over the frame."""
+    badges = page.locator("#storyboard-gallery .scene-badge")
+    await expect(badges).to_have_count(count)
+    await expect(badges).to_have_text([str(n) for n in range(1, count + 1)])
+    for n in range(1, count + 1):
+        await expect(page.locator(f"#scene-{n}-badge")).to_be_visible()
+    # Over the frame: the badge's box lies inside the image's box.
+    inside = await page.locator("#scene-1-badge").evaluate(
+        """b => { const f = document.getElementById("scene-1-frame").getBoundingClientRect();
+                  const r = b.getBoundingClientRect();
+                  return r.left >= f.left && r.top >= f.top && r.right <= f.right
+                         && r.bottom <= f.bottom; }"""
+    )
+    assert inside, "the scene badge is not drawn over the frame"
+
+
+async def assert_plan_shown(page: Page, storyboard: dict[str, Any]) -> None:
+    """The claims cut for length and the variation plans show the job's own data (the
+    planner decides whether there are any)."""
+    left_out = storyboard.get("claims_left_out") or []
+    note = page.locator("#claims-left-out")
+    if left_out:
+        await expect(note).to_have_text("Left out for length: " + "; ".join(left_out))
+    else:
+        await expect(note).to_be_hidden()
+    plans = storyboard.get("variations") or []
+    await expect(page.locator("#variation-plans-body tr")).to_have_count(len(plans))
+    if not plans:
+        await expect(page.locator("#variation-plans")).to_be_hidden()
+    for plan in plans:
+        row = page.locator(f"#variation-plan-{plan['variation']}")
+        await expect(row.locator("th")).to_have_text(f"Variation {plan['variation']}")
+        await expect(row.locator(".plan-style")).to_have_text(plan["style"])
+        await expect(row.locator(".plan-hook")).to_contain_text(plan["hook"])
+        await expect(row.locator(".plan-cta")).to_have_text(plan["call_to_action"])
+        await expect(row.locator(".plan-hypothesis")).to_have_text(plan["hypothesis"])
+
+
+async def assert_render_extras(page: Page, output: dict[str, Any]) -> None:
+    """Beside a variation's player: its style and hypothesis, its contact sheet, its
+    captions (a default `<track>` and .vtt/.srt links), each when the render has it."""
+    k = output["variation"]
+    slug = f"#variation-{k}"
+    for field, shown in (("style", str(output.get("style") or "").title()), ("hypothesis", None)):
+        element = page.locator(f"{slug}-{field}")
+        if output.get(field):
+            await expect(element).to_have_text(shown or output[field])
+        else:
+            await expect(element).to_have_count(0)
+    sheet = page.locator(f"{slug}-contact-sheet")
+    if output.get("contact_sheet_key"):
+        await expect(sheet).to_have_attribute(
+            "src", re.compile(rf"/contact-sheet\.jpg\?variation={k}&access_token=")
+        )
+        await expect(sheet).to_have_attribute("alt", re.compile(f"Contact sheet of variation {k}"))
+        await page.wait_for_function(
+            "s => { const i = document.querySelector(s);"
+            " return i.complete && i.naturalWidth > 0; }",
+            arg=f"{slug}-contact-sheet",
+        )
+    else:
+        await expect(sheet).to_have_count(0)
+    track = page.locator(f"{slug}-video track")
+    links = [page.locator(f"{slug}-captions-{ext}") for ext in ("vtt", "srt")]
+    if output.get("captions_key"):
+        await expect(track).to_have_attribute("kind", "captions")
+        await expect(track).to_have_attribute("srclang", "en")
+        await expect(track).to_have_attribute("default", "")
+        await expect(track).to_have_attribute(
+            "src", re.compile(rf"/captions\.vtt\?variation={k}&access_token=")
+        )
+        # The browser loaded and parsed the WebVTT (TextTrack cues exist).
+        await page.wait_for_function(
+            "s => { const t = document.querySelector(s).textTracks[0];"
+            " if (t.mode === 'disabled') t.mode = 'hidden';"
+            " return t.cues && t.cues.length > 0; }",
+            arg=f"{slug}-video",
+        )
+        for ext, link in zip(("vtt", "srt"), links, strict=True):
+            await expect(link).to_have_attribute(
+                "href", re.compile(rf"/captions\.{ext}\?variation={k}&access_token=")
+            )
+            await expect(link).to_have_attribute("download", re.compile(rf"-v{k}\.{ext}$"))
+    else:
+        await expect(track).to_have_count(0)
+        for link in links:
+            await expect(link).to_have_count(0)
+
+
 async def test_console_takes_a_brief_to_played_videos(
     console_system: System, page: Page, tmp_path: Path
 ) -> None:
@@ -98,6 +188,7 @@ async def test_console_takes_a_brief_to_played_videos(
     await page.get_by_label("Duration (seconds, 5–60)").fill("10")
     await page.get_by_label("Variations (1–5)").fill("2")
     await page.get_by_label("HD").check()
+    await page.get_by_label("Style").select_option("clean")
     await page.get_by_label("Brand colour 1 as hex").fill("#0f766e")
     await page.get_by_role("button", name="Add brand colour").click()
     await page.get_by_label("Brand colour 2 as hex").fill("#f59e0b")
@@ -162,6 +253,7 @@ async def test_console_takes_a_brief_to_played_videos(
     assert brief["variations"] == 2 and brief["quality"] == "hd"
     assert brief["brand"]["colors"] == ["#0f766e", "#f59e0b"]
     assert brief["assets"] == [asset_id] and brief["call_to_action"] == "Shop now"
+    assert brief["style"] == "clean"
 
     # The storyboard is a gallery: a loaded frame, script and caption per scene.
     job = await server_job(system, job_id)
@@ -176,6 +268,8 @@ async def test_console_takes_a_brief_to_played_videos(
         assert await frame.evaluate("img => img.naturalWidth") > 0
         await expect(page.locator(f"#scene-{n}-script")).to_have_value(scene["script"])
         await expect(page.locator(f"#scene-{n}-caption")).to_have_value(scene["caption"])
+    await assert_scene_badges(page, len(scenes))
+    await assert_plan_shown(page, job["storyboard"])
     await assert_accessible(page, min_controls=30)
     await shots.take("storyboard")
 
@@ -205,6 +299,7 @@ async def test_console_takes_a_brief_to_played_videos(
     assert (await assert_focus_visible(page)).startswith("scene-2-")
     job = await server_job(system, job_id)
     assert [s["caption"] for s in job["storyboard"]["scenes"][:2]] == before[1::-1]
+    await assert_scene_badges(page, len(scenes))  # numbers follow the new order
     await shots.take("reordered")
 
     # Pointer users drag a scene by its handle: dragging scene 2 onto scene 1 swaps back.
@@ -240,6 +335,8 @@ async def test_console_takes_a_brief_to_played_videos(
         assert seek["readyState"] >= 3 and abs(seek["time"] - seek["target"]) < 0.1, seek
         assert abs(seek["duration"] - output["duration_s"]) < 0.2, seek
     assert 206 in video_statuses, f"no Range answer among {video_statuses}"
+    for output in renders:
+        await assert_render_extras(page, output)
     await shots.take("videos")
 
     # The download link saves the whole video.
@@ -276,6 +373,11 @@ async def test_console_falls_back_to_polling_without_the_event_stream(
     shots = Screenshots(page, ARTIFACTS, "polling")
     polls: list[Request] = []
     page.on("request", lambda r: polls.append(r) if re.search(r"/jobs/\w+$", r.url) else None)
+    creates: list[Request] = []
+    page.on(
+        "request",
+        lambda r: creates.append(r) if r.method == "POST" and r.url.endswith("/jobs") else None,
+    )
 
     # The event stream cannot be opened (as behind a proxy that refuses streaming).
     await page.route("**/events", lambda route: route.abort())
@@ -297,6 +399,11 @@ async def test_console_falls_back_to_polling_without_the_event_stream(
     )
     await expect(page.locator(".scene-card")).not_to_have_count(0)
     await shots.take("storyboard-by-polling")
+
+    # Style left on Auto: the brief carries no `style`, the gateway chooses.
+    await expect(page.get_by_label("Style")).to_have_value("")
+    assert len(creates) == 1 and "style" not in (creates[0].post_data_json or {})
+    await assert_scene_badges(page, await page.locator(".scene-card").count())
 
     # Every poll is conditional (the ETag of the previous answer, the first one the ETag
     # of the job's creation), so an unchanged job costs a 304.

@@ -21,7 +21,14 @@ from tests.support.tokens import bad_authorizations, claims
 from tests.support.waiting import eventually
 
 PARAM = re.compile(r"\{([a-z_]+)(?::[^}]*)?\}")
-MEDIA_GETS = ("video", "poster.jpg", "storyboard/1.jpg")
+MEDIA_GETS = (
+    "video",
+    "poster.jpg",
+    "captions.vtt",
+    "captions.srt",
+    "contact-sheet.jpg",
+    "storyboard/1.jpg",
+)
 
 
 def protected_routes(system: System) -> list[tuple[str, str]]:

@@ -15,6 +15,7 @@ const FIELD_INPUTS = {
   duration_s: "brief-duration",
   variations: "brief-variations",
   quality: "brief-quality-standard",
+  style: "brief-style",
   "brand.tone": "brief-tone",
 };
 const HEX = /^#(?:[0-9a-fA-F]{3}){1,2}$/;
@@ -126,6 +127,7 @@ export class BriefForm {
       duration_s: Number(get("brief-duration")),
       variations: Number(get("brief-variations")),
       quality: $("input[name=quality]:checked", this.form).value,
+      style: optional("brief-style"), // Auto: left out, the gateway chooses
       assets: selection.assets,
       brand,
     };

@@ -1,5 +1,6 @@
 // Finished videos: a player per variation (seeking works: the gateway answers Range
-// requests), a download link each, and exports to another aspect ratio.
+// requests) with its captions track, what the variation tests, its contact sheet, download
+// links (video, captions as WebVTT and SRT), and exports to another aspect ratio.
 
 import { API } from "./api.js";
 import { $, announce, byteSize, describeError, h, seconds, showError, withToken } from "./dom.js";
@@ -12,13 +13,24 @@ function aspectOf(output) {
   return output.width < output.height ? "9:16" : "16:9";
 }
 
+function baseName(job) {
+  return `${job.campaign_id}-${job.id.slice(0, 8)}`.replace(/[^A-Za-z0-9_.-]+/g, "-");
+}
+
 function fileName(job, output) {
-  const base = `${job.campaign_id}-${job.id.slice(0, 8)}`.replace(/[^A-Za-z0-9_.-]+/g, "-");
+  const base = baseName(job);
   const aspect = aspectOf(output).replace(":", "x");
   return output.kind === "export"
     ? `${base}-v${output.variation}-${aspect}.mp4`
     : `${base}-v${output.variation}.mp4`;
 }
+
+/** A rendered variation's side file (`captions.vtt`, `captions.srt`, `contact-sheet.jpg`). */
+function sideUrl(job, output, name) {
+  return `${API}/jobs/${job.id}/${name}?variation=${output.variation}`;
+}
+
+const STYLE_NAMES = { bold: "Bold", clean: "Clean", social: "Social" };
 
 export class OutputsView {
   constructor(root, { api, session, watcher }) {
@@ -90,38 +102,141 @@ export class OutputsView {
       output.kind === "export"
         ? `export-${output.key.split("/").pop().replace(/\W+/g, "-")}`
         : `variation-${output.variation}`;
-    const video = h("video", {
-      id: `${slug}-video`,
-      controls: true,
-      preload: "auto",
-      playsinline: true,
-      src: withToken(output.url, token),
-      poster: output.poster_url ? withToken(output.poster_url, token) : null,
-      "aria-label": label,
-      dataset: { variation: output.variation, kind: output.kind },
-      width: output.width,
-      height: output.height,
-    });
-    this.renewOnExpiry(video, output);
+    const render = output.kind === "render";
+    const captions = render && output.captions_key ? sideUrl(job, output, "captions.vtt") : null;
+    const track = captions
+      ? h("track", {
+          id: `${slug}-track`,
+          kind: "captions",
+          srclang: "en",
+          label: "English",
+          default: true,
+          src: withToken(captions, token),
+        })
+      : null;
+    const video = h(
+      "video",
+      {
+        id: `${slug}-video`,
+        controls: true,
+        preload: "auto",
+        playsinline: true,
+        src: withToken(output.url, token),
+        poster: output.poster_url ? withToken(output.poster_url, token) : null,
+        "aria-label": label,
+        dataset: { variation: output.variation, kind: output.kind },
+        width: output.width,
+        height: output.height,
+      },
+      track,
+    );
+    this.renewOnExpiry(video, output, track, captions);
     const details = `${output.width}×${output.height} · ${seconds(output.duration_s)} · ${byteSize(output.size_bytes)}`;
+    const player = h(
+      "figure",
+      { class: "player" },
+      video,
+      h("figcaption", {}, h("strong", {}, label), ` · ${details}`),
+    );
     return h(
       "li",
-      { class: "video-card" },
-      h("figure", {}, video, h("figcaption", {}, h("strong", {}, label), ` · ${details}`)),
+      { class: render ? "video-card render-card" : "video-card" },
+      render ? this.about(output, slug) : null,
       h(
-        "a",
-        {
-          class: "button",
-          id: `${slug}-download`,
-          href: withToken(output.url, token),
-          download: fileName(job, output),
-        },
-        `Download ${label.toLowerCase()}`,
+        "div",
+        { class: "media-pair" },
+        player,
+        render ? this.contactSheet(job, output, slug, token) : null,
+      ),
+      h(
+        "div",
+        { class: "row downloads" },
+        h(
+          "a",
+          {
+            class: "button",
+            id: `${slug}-download`,
+            href: withToken(output.url, token),
+            download: fileName(job, output),
+          },
+          `Download ${label.toLowerCase()}`,
+        ),
+        captions ? this.captionLinks(job, output, slug, token) : null,
       ),
     );
   }
 
-  renewOnExpiry(video, output) {
+  /** The variation's look and what it tests, from the render (set by the planner). */
+  about(output, slug) {
+    if (!output.style && !output.hypothesis) return null;
+    return h(
+      "dl",
+      { class: "variation-about", id: `${slug}-about` },
+      output.style
+        ? h(
+            "div",
+            {},
+            h("dt", {}, "Style"),
+            h("dd", { id: `${slug}-style` }, STYLE_NAMES[output.style] || output.style),
+          )
+        : null,
+      output.hypothesis
+        ? h(
+            "div",
+            {},
+            h("dt", {}, "Tests"),
+            h("dd", { id: `${slug}-hypothesis` }, output.hypothesis),
+          )
+        : null,
+    );
+  }
+
+  contactSheet(job, output, slug, token) {
+    if (!output.contact_sheet_key) return null;
+    const url = sideUrl(job, output, "contact-sheet.jpg");
+    const img = h("img", {
+      id: `${slug}-contact-sheet`,
+      class: "contact-sheet",
+      src: withToken(url, token),
+      alt: `Contact sheet of variation ${output.variation}: one frame of each scene, labelled with its scene number and time`,
+      loading: "lazy",
+    });
+    this.renewImage(img, url);
+    return h(
+      "figure",
+      { class: "sheet" },
+      h(
+        "a",
+        {
+          href: withToken(url, token),
+          id: `${slug}-contact-sheet-link`,
+          target: "_blank",
+          rel: "noopener",
+          "aria-label": `Open the contact sheet of variation ${output.variation} full size`,
+        },
+        img,
+      ),
+      h("figcaption", {}, `Contact sheet of variation ${output.variation}`),
+    );
+  }
+
+  captionLinks(job, output, slug, token) {
+    const base = `${baseName(job)}-v${output.variation}`;
+    return ["vtt", "srt"].map((ext) =>
+      h(
+        "a",
+        {
+          class: "button",
+          id: `${slug}-captions-${ext}`,
+          href: withToken(sideUrl(job, output, `captions.${ext}`), token),
+          download: `${base}.${ext}`,
+        },
+        `Download captions (.${ext}) of variation ${output.variation}`,
+      ),
+    );
+  }
+
+  renewOnExpiry(video, output, track, captions) {
     // A media token may run out while the page stays open; one retry with a new one,
     // at the same position.
     let retried = false;
@@ -131,7 +246,18 @@ export class OutputsView {
       const at = video.currentTime;
       const token = await this.session.mediaToken(this.api, { renew: true });
       video.src = withToken(output.url, token);
+      if (track) track.src = withToken(captions, token);
       video.addEventListener("loadedmetadata", () => (video.currentTime = at), { once: true });
+    });
+  }
+
+  renewImage(img, url) {
+    let retried = false;
+    img.addEventListener("error", async () => {
+      if (retried) return;
+      retried = true;
+      const token = await this.session.mediaToken(this.api, { renew: true });
+      img.src = withToken(url, token);
     });
   }
 

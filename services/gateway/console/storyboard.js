@@ -21,6 +21,9 @@ export class StoryboardView {
     this.fieldset = $("#storyboard-fieldset", root);
     this.gallery = $("#storyboard-gallery", root);
     this.error = $("#storyboard-error", root);
+    this.leftOut = $("#claims-left-out", root);
+    this.plans = $("#variation-plans", root);
+    this.plansBody = $("#variation-plans-body", root);
     this.signature = "";
     this.job = null;
     this.focusAfterRender = null;
@@ -32,6 +35,7 @@ export class StoryboardView {
     this.root.hidden = !storyboard;
     if (!storyboard) return;
     this.fieldset.disabled = !EDITABLE.has(job.status);
+    this.renderPlan(storyboard);
     const signature = JSON.stringify(storyboard.scenes);
     if (signature === this.signature) return;
     this.signature = signature;
@@ -55,6 +59,34 @@ export class StoryboardView {
     const target = this.focusAfterRender || focused;
     this.focusAfterRender = null;
     if (target) this.focus(target);
+  }
+
+  /** What the planner decided beside the scenes: claims cut for length, and what each
+   * variation tests (its look, hook and ask). Older storyboards have neither. */
+  renderPlan(storyboard) {
+    const leftOut = storyboard.claims_left_out || [];
+    this.leftOut.hidden = leftOut.length === 0;
+    this.leftOut.textContent = leftOut.length ? `Left out for length: ${leftOut.join("; ")}` : "";
+    const plans = storyboard.variations || [];
+    this.plans.hidden = plans.length === 0;
+    this.plansBody.replaceChildren(
+      ...plans.map((plan) =>
+        h(
+          "tr",
+          { id: `variation-plan-${plan.variation}`, dataset: { variation: plan.variation } },
+          h("th", { scope: "row" }, `Variation ${plan.variation}`),
+          h("td", { class: "plan-style" }, plan.style),
+          h(
+            "td",
+            { class: "plan-hook" },
+            plan.hook,
+            plan.hook_angle ? h("span", { class: "muted" }, ` (${plan.hook_angle})`) : null,
+          ),
+          h("td", { class: "plan-cta" }, plan.call_to_action),
+          h("td", { class: "plan-hypothesis" }, plan.hypothesis),
+        ),
+      ),
+    );
   }
 
   focus(id) {
@@ -125,12 +157,19 @@ export class StoryboardView {
             ` · ${scene.beat || "scene"} · ${seconds(scene.duration_s)}`,
           ),
         ),
-        h("img", {
-          src: withToken(scene.image_url, mediaToken),
-          alt: `Storyboard frame for scene ${n}: ${scene.visual_prompt}`,
-          class: "frame",
-          id: id("frame"),
-        }),
+        h(
+          "div",
+          { class: "frame-wrap" },
+          h("img", {
+            src: withToken(scene.image_url, mediaToken),
+            alt: `Storyboard frame for scene ${n}: ${scene.visual_prompt}`,
+            class: "frame",
+            id: id("frame"),
+          }),
+          // Review chrome drawn by the console (the frames carry no counter); the heading
+          // already names the scene, so screen readers skip it.
+          h("span", { class: "scene-badge", id: id("badge"), "aria-hidden": "true" }, String(n)),
+        ),
         h("p", { class: "scene-revision", id: id("revision") }, `Revision ${scene.revision}`),
         field("script", "Script", "textarea", scene.script),
         field("caption", "Caption", "input", scene.caption),

@@ -183,7 +183,7 @@ def encode_aac(samples: np.ndarray) -> bytes:
 
 def decode_audio(data: bytes) -> np.ndarray:
     """The first audio stream of an in-memory file as (2, n) float32 at 48 kHz."""
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), "r") as container:
         resampler = av.AudioResampler(format="fltp", layout="stereo", rate=SAMPLE_RATE)
         chunks = [
             out.to_ndarray()

@@ -196,10 +196,9 @@ def track_beats(samples: np.ndarray, rate: int) -> BeatGrid:
         # The beat is the level whose own grid, and the grids at half and double its
         # rate, all carry onsets: a pattern of even eighths scores as well on a grid of
         # 1.5 beats as on the beat, but only the beat has strong bars and off-beats too.
-        weighted = sum(
-            weight * _comb_scores(smooth, env_rate, tempos * factor, 0.004)[0]
-            for factor, weight in ((1.0, 1.0), (0.5, 0.5), (2.0, 0.5))
-        )
+        weighted = np.zeros(tempos.size)
+        for factor, weight in ((1.0, 1.0), (0.5, 0.5), (2.0, 0.5)):
+            weighted += weight * _comb_scores(smooth, env_rate, tempos * factor, 0.004)[0]
         i = int(np.argmax(weighted))
         if weighted[i] > best_score:
             best_score, coarse = float(weighted[i]), float(tempos[i])

@@ -73,7 +73,7 @@ def compose(
     with (
         atomic_output(out_path) as tmp,
         av.open(str(tmp), "w", format="mp4", options=options) as out,
-        av.open(io.BytesIO(encoded.data)) as audio_in,
+        av.open(io.BytesIO(encoded.data), "r") as audio_in,
     ):
         with av.open(str(clip_paths[0])) as first:
             template = first.streams.video[0]

@@ -18,6 +18,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 
 HOP_S = 0.01
+_SILENT_DBFS = -60.0  # a voice whose speech level is under this is taken as silence
 _VOICED_DB = 35.0  # frames within this many dB of the speech level are voiced
 _MIN_PAUSE_S = 0.03
 _PAUSE_BONUS = 4.0  # per 100 ms of pause used as a boundary (capped at 300 ms)
@@ -117,18 +118,24 @@ def align_words(
     frames = level.size
     speech = float(np.percentile(level, 95))
     voiced = level > speech - _VOICED_DB
-    if not voiced.any():
+    if speech < _SILENT_DBFS or not voiced.any():
         return _spread(words, 0.0, frames * HOP_S, offset_s)
     weights = np.array([spoken_weight(w) for w, _ in words])
     expected = voiced.sum() * weights / weights.sum()
     positions, costs = _candidates(level, voiced, speech)
+    if positions.size < len(words) - 1:
+        # Fewer dips than words (a very fast or a continuous sound): by length alone.
+        talking = np.flatnonzero(voiced)
+        return _spread(words, talking[0] * HOP_S, (talking[-1] + 1) * HOP_S, offset_s)
     bounds = _best_bounds(voiced, positions, costs, expected, frames)
     out = []
     for (word, scene), a, b in zip(words, bounds[:-1], bounds[1:], strict=True):
         inside = np.flatnonzero(voiced[a:b])
         start, end = (a + inside[0], a + inside[-1] + 1) if inside.size else (a, b)
         out.append(
-            WordTime(word, round(start * HOP_S + offset_s, 3), round(end * HOP_S + offset_s, 3), scene)
+            WordTime(
+                word, round(start * HOP_S + offset_s, 3), round(end * HOP_S + offset_s, 3), scene
+            )
         )
     return out
 
@@ -156,7 +163,7 @@ def _candidates(
         positions.append(int(frame))
         costs.append(_DIP_COST * float(np.clip(depth, 0.0, 1.0)))
     order = np.argsort(positions, kind="stable")
-    return np.asarray(positions)[order], np.asarray(costs)[order]
+    return np.asarray(positions, dtype=np.int64)[order], np.asarray(costs)[order]
 
 
 def _best_bounds(
