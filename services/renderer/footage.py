@@ -1,7 +1,8 @@
 """Scene footage from a model (the `replicate` backend): one clip per scene and variation
-animated from the approved frame, and the voice-over, downloaded into storage before the
-engine composes. A clip already in storage (a redelivered render) is reused, not bought
-again; scenes with an uploaded video need no model.
+animated from the scene's plate (its approved picture with the product, without the
+frame's text), and the voice-over, downloaded into storage before the engine composes.
+A clip already in storage (a redelivered render) is reused, not bought again; scenes with
+an uploaded video need no model.
 
 Example::
 
@@ -92,7 +93,9 @@ class FootageMaker:
     async def _start_image(self, scene: Scene, previous: Path | None) -> bytes:
         if previous is not None:  # chained: continue from the previous clip's last frame
             return await asyncio.to_thread(last_frame_jpeg, previous)
-        return await self.storage.read(scene.image_key or "")
+        # The plate: the scene's model picture with the product, no text (older
+        # storyboards have none: their frame).
+        return await self.storage.read(scene.plate_key or scene.image_key or "")
 
     async def _clip(
         self,

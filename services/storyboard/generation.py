@@ -1,18 +1,34 @@
-"""Making a storyboard: plan the scenes, draw their frames concurrently, store them."""
+"""Making a storyboard: plan the scenes, draw their frames concurrently, store them.
+
+Frames are drawn by the design system (`shared.creative`): the scene's plate (a drawn
+background, or a model's picture, with the product) and its headline, spoken words, logo
+and call to action settled on it. A backend that makes pictures (replicate) paints each
+scene's background; its plate (picture + product, no text) is stored too, as the start
+image of the scene's clip. No review chrome (scene numbers) is baked in: the console
+draws it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
 
-from services.storyboard.keys import frame_key
-from shared.models import PLATFORM_SIZE, GenerationRequest, Scene, Storyboard
+from services.storyboard.keys import frame_key, plate_key
+from shared.creative.frame import plate_jpeg, storyboard_frame
+from shared.creative.layout import SceneDesign
+from shared.creative.palette import brand_palette
+from shared.creative.plate import decode_product
+from shared.creative.styles import style_of
+from shared.models import PLATFORM_SIZE, GenerationRequest, Scene, Storyboard, Style
 from shared.providers.base import FrameSpec, GenerationBackend, WorkRef
 from shared.providers.tasks import all_or_nothing
 from shared.storage import LocalStorage
-from shared.uploads import IMAGE_EXTENSIONS, find_upload
+from shared.uploads import FONT_EXTENSIONS, IMAGE_EXTENSIONS, find_upload
 
 SceneDone = Callable[[Scene, int, int], Awaitable[None]]
+DEFAULT_CALL_TO_ACTION = "Shop now"
 
 
 def frame_size(request: GenerationRequest, divisor: int) -> tuple[int, int]:
@@ -30,6 +46,57 @@ async def product_image(
     return None
 
 
+@dataclass(frozen=True)
+class BrandAssets:
+    """The uploads a frame is drawn with."""
+
+    product: bytes | None = None
+    logo: Path | None = None
+    font: Path | None = None
+
+
+async def brand_assets(
+    storage: LocalStorage, client_id: str, request: GenerationRequest
+) -> BrandAssets:
+    """The brief's product image, logo and font. An unreadable product image fails here
+    (ValueError), before any model is paid for."""
+    product = await product_image(storage, client_id, request)
+    if product is not None:
+        await asyncio.to_thread(decode_product, product)
+    brand = request.brand
+    logo = await find_upload(storage, client_id, brand.logo_asset_id, IMAGE_EXTENSIONS)
+    font = await find_upload(storage, client_id, brand.font_asset_id, FONT_EXTENSIONS)
+    return BrandAssets(
+        product=product,
+        logo=storage.path(logo) if logo else None,
+        font=storage.path(font) if font else None,
+    )
+
+
+def scene_design(
+    job_id: str,
+    request: GenerationRequest,
+    scene: Scene,
+    style: Style,
+    assets: BrandAssets,
+    size: tuple[int, int],
+) -> SceneDesign:
+    beat = scene.beat or "solution"
+    return SceneDesign(
+        size=size,
+        platform=request.platform.value,
+        style=style,
+        beat=beat,
+        headline=scene.caption,
+        has_product=assets.product is not None and beat != "problem",
+        has_logo=assets.logo is not None,
+        call_to_action=request.call_to_action or DEFAULT_CALL_TO_ACTION,
+        brand_font=str(assets.font) if assets.font else None,
+        palette=tuple(brand_palette(list(request.brand.colors))),
+        seed=job_id,
+    )
+
+
 class StoryboardMaker:
     def __init__(
         self,
@@ -43,6 +110,12 @@ class StoryboardMaker:
         self.scene_concurrency = scene_concurrency
         self.size_divisor = size_divisor
 
+    @property
+    def draws_pictures(self) -> bool:
+        """Whether the backend paints each scene's picture (a paid model), or the design
+        system draws the whole frame."""
+        return bool(getattr(self.backend, "draws_pictures", self.backend.name != "local"))
+
     async def make(
         self,
         job_id: str,
@@ -52,15 +125,17 @@ class StoryboardMaker:
         attempt: int = 1,
     ) -> Storyboard:
         work = WorkRef(job_id, client_id, "storyboard", attempt)
-        scenes = await self.backend.plan_script(job_id, request, work)
-        image = await product_image(self.storage, client_id, request)
+        assets = await brand_assets(self.storage, client_id, request)
+        storyboard = await self.backend.plan_storyboard(job_id, request, work)
+        scenes = storyboard.scenes
+        style = storyboard.style or style_of(request)
         limit = asyncio.Semaphore(self.scene_concurrency)
         done = 0
 
         async def draw(scene: Scene) -> Scene:
             nonlocal done
             async with limit:
-                drawn = await self.draw(job_id, request, scene, len(scenes), image, work)
+                drawn = await self.draw(job_id, request, scene, len(scenes), style, assets, work)
             done += 1
             await on_scene(drawn, done, len(scenes))
             return drawn
@@ -71,7 +146,7 @@ class StoryboardMaker:
             # A frame failed for good, so the storyboard fails: stop paying for the rest.
             await self.backend.cancel_job(job_id)
             raise
-        return Storyboard(scenes=sorted(drawn, key=lambda s: s.index))
+        return storyboard.model_copy(update={"scenes": sorted(drawn, key=lambda s: s.index)})
 
     async def refine(
         self,
@@ -86,12 +161,14 @@ class StoryboardMaker:
         work = WorkRef(job_id, client_id, "refine", attempt)
         scene = next(s for s in storyboard.scenes if s.index == index)
         count = len(storyboard.scenes)
+        assets = await brand_assets(self.storage, client_id, request)
         rewritten = await self.backend.refine_scene(
             job_id, request, scene, feedback, work, scene_count=count
         )
-        image = await product_image(self.storage, client_id, request)
-        drawn = await self.draw(job_id, request, rewritten, count, image, work)
-        return Storyboard(scenes=[drawn if s.index == index else s for s in storyboard.scenes])
+        style = storyboard.style or style_of(request)
+        drawn = await self.draw(job_id, request, rewritten, count, style, assets, work)
+        scenes = [drawn if s.index == index else s for s in storyboard.scenes]
+        return storyboard.model_copy(update={"scenes": scenes})
 
     async def draw(
         self,
@@ -99,20 +176,37 @@ class StoryboardMaker:
         request: GenerationRequest,
         scene: Scene,
         scene_count: int,
-        image: bytes | None,
+        style: Style,
+        assets: BrandAssets,
         work: WorkRef | None = None,
     ) -> Scene:
-        spec = FrameSpec(
-            job_id=job_id,
-            request=request,
-            scene=scene,
-            scene_count=scene_count,
-            size=frame_size(request, self.size_divisor),
-            product_image=image,
-            work=work,
-        )
-        jpeg = await self.backend.generate_frame(spec)
+        size = frame_size(request, self.size_divisor)
+        design = scene_design(job_id, request, scene, style, assets, size)
+        plate: str | None = None
+        if self.draws_pictures:
+            spec = FrameSpec(
+                job_id=job_id,
+                request=request,
+                scene=scene,
+                scene_count=scene_count,
+                size=size,
+                product_image=assets.product,
+                work=work,
+            )
+            picture = await self.backend.generate_frame(spec)  # the model's image, no text
+            plate_bytes = await asyncio.to_thread(plate_jpeg, design, assets.product, picture)
+            # Like the frame, a refined scene keeps its plate key (see below).
+            plate = scene.plate_key or plate_key(job_id, scene.index)
+            await self.storage.put(plate, plate_bytes)
+            # Pillow releases the GIL while it draws and encodes, so threads overlap scenes.
+            jpeg = await asyncio.to_thread(
+                storyboard_frame, design, scene.script, None, plate_bytes, assets.logo
+            )
+        else:
+            jpeg = await asyncio.to_thread(
+                storyboard_frame, design, scene.script, assets.product, None, assets.logo
+            )
         # A refined scene keeps its frame key: after a reorder, scene n may own scene_m.jpg.
         key = scene.image_key or frame_key(job_id, scene.index)
         await self.storage.put(key, jpeg)
-        return scene.model_copy(update={"image_key": key})
+        return scene.model_copy(update={"image_key": key, "plate_key": plate})

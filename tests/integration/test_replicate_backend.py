@@ -21,6 +21,7 @@ from services.renderer.footage import FootageMaker
 from shared.bus import Bus
 from shared.models import GenerationRequest, Scene, Storyboard
 from shared.providers.base import ClipSpec, FrameSpec, WorkRef
+from shared.providers.local.planner import scene_count
 from shared.providers.replicate.backend import ReplicateBackend
 from shared.providers.replicate.checkpoints import RATE_BUCKET, RATE_KEEP_S
 from shared.providers.replicate.errors import (
@@ -96,9 +97,9 @@ def frame_spec(index: int, job_id: str = "job-1") -> FrameSpec:
     )
 
 
-def start_image() -> bytes:
+def start_image(rgb: tuple[int, int, int] = (200, 40, 90)) -> bytes:
     out = io.BytesIO()
-    Image.new("RGB", (108, 192), (200, 40, 90)).save(out, "JPEG")
+    Image.new("RGB", (108, 192), rgb).save(out, "JPEG")
     return out.getvalue()
 
 
@@ -124,12 +125,13 @@ async def test_throttling_and_server_errors_are_ridden_out_without_paying_twice(
                 retry_after_s=0,
             )
         )
-        scenes = await backend.plan_script("job-1", REQUEST, WorkRef("job-1", "client-a"))
+        storyboard = await backend.plan_storyboard("job-1", REQUEST, WorkRef("job-1", "client-a"))
         frames = await asyncio.gather(*(backend.generate_frame(frame_spec(n)) for n in (1, 2, 3)))
 
         # Everything came through, each prediction made once (a create answered 5xx after
         # the fact was found among the recent predictions, not created again).
-        assert len(scenes) == 3 and all(f.startswith(b"\xff\xd8") for f in frames)
+        assert len(storyboard.scenes) == scene_count(REQUEST.duration_s)
+        assert all(f.startswith(b"\xff\xd8") for f in frames)
         faults = fake.stats()["faults_injected"]
         assert sum(faults.values()) >= 3, faults
         assert creates_by_model(fake) == {LLM: 1, FRAMES: 3}
@@ -189,14 +191,16 @@ async def test_a_malformed_script_is_repaired_and_an_invalid_one_asked_again_the
     async with started_fake() as fake, backend_on(nats_server, fake) as backend:
         # JSON inside a code fence with chatter around it: repaired, no second request.
         fake.set_faults(Faults(llm_malformed_fraction=1.0))
-        scenes = await backend.plan_script("job-1", REQUEST, WorkRef("job-1", "client-a"))
-        assert len(scenes) == 3 and sum(s.duration_s for s in scenes) == pytest.approx(15)
+        storyboard = await backend.plan_storyboard("job-1", REQUEST, WorkRef("job-1", "client-a"))
+        scenes = storyboard.scenes
+        assert len(scenes) == scene_count(REQUEST.duration_s)
+        assert sum(s.duration_s for s in scenes) == pytest.approx(15)
         assert creates_by_model(fake) == {LLM: 1}
 
         # Prose instead of JSON, twice: asked again naming the problem, then a clear error.
         fake.set_faults(Faults(llm_invalid_fraction=1.0))
         with pytest.raises(ScriptInvalid, match="did not return a valid storyboard"):
-            await backend.plan_script("job-2", REQUEST, WorkRef("job-2", "client-a"))
+            await backend.plan_storyboard("job-2", REQUEST, WorkRef("job-2", "client-a"))
         asked = [r for r in fake.predictions.values() if r.seq > 1]
         assert len(asked) == 2
         assert "could not be used: the answer is not JSON" in asked[1].input["prompt"]
@@ -322,13 +326,17 @@ async def test_chained_clips_start_from_the_previous_clips_last_frame(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     async with started_fake() as fake, backend_on(nats_server, fake) as backend:
-        # An approved storyboard of three scenes, its frames in storage.
+        # An approved storyboard of three scenes, their frames and plates in storage.
         storage = LocalStorage(tmp_path)
         scenes = []
         for n in (1, 2, 3):
-            key = f"storyboards/job-1/scene_{n}.jpg"
-            await storage.put(key, start_image())
-            scenes.append(scene(n).model_copy(update={"image_key": key}))
+            key, plate = (
+                f"storyboards/job-1/scene_{n}.jpg",
+                f"storyboards/job-1/plates/scene_{n}.jpg",
+            )
+            await storage.put(key, start_image((20, 20, 20)))
+            await storage.put(plate, start_image())
+            scenes.append(scene(n).model_copy(update={"image_key": key, "plate_key": plate}))
         request = REQUEST.model_copy(update={"chain_clips": True})
         maker = FootageMaker(storage, backend)
         progress: list[float] = []
@@ -339,8 +347,9 @@ async def test_chained_clips_start_from_the_previous_clips_last_frame(
         work = WorkRef("job-1", "client-a", "render")
         footage = await maker.make(work, request, Storyboard(scenes=scenes), report)
 
-        # One clip per scene plus the voice-over; each clip after the first was asked to
-        # start from the last picture of the one before, so they were made in turn.
+        # One clip per scene plus the voice-over; the first starts from its scene's plate
+        # (not the frame with its words), each after it from the last picture of the one
+        # before, so they were made in turn.
         assert sorted(footage.clips) == [(1, 1), (1, 2), (1, 3)]
         assert footage.voice is not None and footage.voice.suffix == ".mp3"
         clips = [r for r in fake.predictions.values() if r.model == CLIPS]

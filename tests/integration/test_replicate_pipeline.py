@@ -19,6 +19,7 @@ import pytest
 
 from services.billing.__main__ import serve as serve_billing
 from services.billing.pricing import DEFAULT_PRICING_FILE, load_pricing
+from shared.providers.local.planner import scene_count
 from shared.tracing import job_trace_id
 from tests.support.nats_server import NatsServer
 from tests.support.replicate_backend import (
@@ -142,7 +143,8 @@ async def _brief_to_video_billed_once(nats_server: NatsServer, tmp_path: Path) -
         # The LLM writes the script and the image model draws one frame per scene.
         job = await system.wait_status(job["id"], "storyboard_ready", timeout_s=60)
         scenes = job["storyboard"]["scenes"]
-        assert len(scenes) == 3  # the scene_count asked of the LLM for 15 s
+        count = scene_count(15)
+        assert len(scenes) == count  # the scene_count asked of the LLM for 15 s
         assert sum(s["duration_s"] for s in scenes) == pytest.approx(15)
         assert scenes[0]["beat"] == "hook" and scenes[-1]["beat"] == "cta"
         storage = Path(system.settings.video_storage_path)
@@ -157,7 +159,7 @@ async def _brief_to_video_billed_once(nats_server: NatsServer, tmp_path: Path) -
         assert status == 202
         job = await system.wait_status(job["id"], "completed", timeout_s=90)
         videos = storage / "videos" / job["id"]
-        assert len(list((videos / "clips" / "source").glob("scene_*.mp4"))) == 3
+        assert len(list((videos / "clips" / "source").glob("scene_*.mp4"))) == count
         assert list(videos.glob("voice.*"))
         with av.open(str(videos / "final.mp4")) as final:
             assert abs(float(final.duration) / av.time_base - 15) <= 0.2
@@ -165,7 +167,7 @@ async def _brief_to_video_billed_once(nats_server: NatsServer, tmp_path: Path) -
             assert sum(1 for _ in final.decode(video=0)) > 0
 
         # The fake made exactly the predictions the job needed, none twice.
-        assert creates_by_model(fake) == {LLM: 1, FRAMES: 3, CLIPS: 3, VOICE: 1}
+        assert creates_by_model(fake) == {LLM: 1, FRAMES: count, CLIPS: count, VOICE: 1}
         assert duplicated_creates(fake) == []
 
         # The billing team's subscriber receives every paid call once after de-duplication,

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import io
+import statistics
 
 from PIL import Image
 
+from shared.creative.frame import storyboard_frame
+from shared.creative.layout import SceneDesign, scene_layout
+from shared.creative.palette import brand_palette, relative_luminance
 from tests.support.system import System
 
 
@@ -20,7 +24,8 @@ async def test_brief_to_approved_storyboard(system: System) -> None:
     scenes = job["storyboard"]["scenes"]
     assert [s["index"] for s in scenes] == list(range(1, len(scenes) + 1))
     assert abs(sum(s["duration_s"] for s in scenes) - 20) < 1e-6
-    assert all(3 <= s["duration_s"] <= 6 for s in scenes)
+    # Scenes carry the brief's claims (fewer, longer scenes when claims run out: no filler).
+    assert all(s["duration_s"] >= 1.5 for s in scenes) and scenes[-1]["duration_s"] >= 3
     assert scenes[0]["beat"] == "hook" and scenes[-1]["beat"] == "cta"
     assert all("#ff3366" in s["visual_prompt"] and "playful" in s["visual_prompt"] for s in scenes)
     assert job["progress"]["percent"] == 100
@@ -32,6 +37,8 @@ async def test_brief_to_approved_storyboard(system: System) -> None:
         assert status == 200 and response.content_type == "image/jpeg"
         width, height = Image.open(io.BytesIO(body)).size
         assert abs(width / height - 9 / 16) < 0.02
+    frames = [(await system.call("GET", s["image_url"]))[1] for s in scenes]
+    assert len(set(frames)) == len(frames)  # every scene has its own frame
 
     # The client asks for scene 2 to change; it is regenerated, the rest kept.
     before = {s["index"]: s for s in scenes}
@@ -56,6 +63,65 @@ async def test_brief_to_approved_storyboard(system: System) -> None:
     # Approving twice is a conflict, with the JSON error shape.
     status, body, _ = await system.call("POST", f"/api/v2/jobs/{job['id']}/approve")
     assert status == 409 and body["error"]["code"] == "conflict"
+
+
+async def test_frames_are_drawn_by_the_design_system_without_a_scene_counter(
+    system: System,
+) -> None:
+    # A brief in the bold style, no uploads: the local backend draws its storyboard.
+    colors = ["#ff3366", "#1a1a2e"]
+    job = await system.create_job(style="bold", brand={"colors": colors, "tone": "playful"})
+    job = await system.wait_status(job["id"], "storyboard_ready")
+    storyboard = job["storyboard"]
+    assert storyboard["style"] == "bold"
+
+    for scene in storyboard["scenes"]:
+        status, body, _ = await system.call("GET", scene["image_url"])
+        assert status == 200
+        frame = Image.open(io.BytesIO(body)).convert("RGB")
+        design = SceneDesign(
+            size=frame.size,
+            platform="tiktok",
+            style="bold",
+            beat=scene["beat"],
+            headline=scene["caption"],
+            call_to_action="Shop now",
+            palette=tuple(brand_palette(colors)),
+            seed=job["id"],
+        )
+        # The frame is the design system's frame of the scene and nothing more: no scene
+        # number (the console draws review chrome), whatever the scene's place.
+        expected = Image.open(io.BytesIO(storyboard_frame(design, scene["script"])))
+        worst = max(
+            abs(a - b)
+            for a, b in zip(frame.tobytes(), expected.convert("RGB").tobytes(), strict=True)
+        )
+        assert worst <= 8, f"scene {scene['index']} differs from its design by {worst}"
+
+    # The bold look: the hook's headline sits on dark strips over the brand's pink field.
+    hook = storyboard["scenes"][0]
+    _, body, _ = await system.call("GET", hook["image_url"])
+    frame = Image.open(io.BytesIO(body)).convert("RGB")
+    design = SceneDesign(
+        size=frame.size,
+        platform="tiktok",
+        style="bold",
+        beat=hook["beat"],
+        headline=hook["caption"],
+        palette=tuple(brand_palette(colors)),
+        seed=job["id"],
+    )
+    headline = scene_layout(design).headline
+    assert headline is not None and headline.line_boxes
+
+    def median_luminance(box: tuple[int, int, int, int]) -> float:
+        rgb = frame.crop(box).tobytes()
+        pixels = zip(rgb[0::3], rgb[1::3], rgb[2::3], strict=True)
+        return statistics.median(relative_luminance(pixel) for pixel in pixels)
+
+    # (emphasised words sit on accent blocks instead of strips)
+    assert any(median_luminance(strip) < 0.05 for strip in headline.line_boxes)
+    assert median_luminance((0, 0, *frame.size)) > 0.1
 
 
 async def test_editing_the_storyboard_clears_approval(system: System) -> None:
