@@ -1,14 +1,18 @@
 """Benchmark: the local video engine against an equivalent FFmpeg filter graph.
 
-Renders a storyboard of `--scenes` synthetic frames (drawn by the storyboard renderer,
-`shared.providers.local.frames.draw_frame`, with a product image) into a `--seconds` long
-video at `--size`, twice:
+Renders a `--scenes` scene ad (style "bold" on TikTok, a product image, a headline and a
+spoken line per scene, captions at reading speed) into a `--seconds` long video at
+`--size`, twice:
 
-1. the engine: `render_clip` for every scene in a ProcessPoolExecutor of `--workers`
-   processes (longest scenes first), then `compose` (stream copy + AAC soundtrack);
+1. the engine: the spec as the renderer builds it (no pictures: the design system draws
+   each scene's plate and text layers), `render_clip` for every scene in a
+   ProcessPoolExecutor of `--workers` processes (longest scenes first), then `compose`
+   (stream copy + AAC soundtrack);
 2. the reference: one `ffmpeg` command (imageio-ffmpeg's binary) with the usual filter
-   graph for the same job: zoompan Ken Burns per scene, xfade crossfades, a logo overlay,
-   libx264 veryfast crf 23, AAC from a sine source, +faststart.
+   graph for the same job over the scenes' storyboard frames
+   (`shared.creative.frame.storyboard_frame`): zoompan Ken Burns per scene, xfade
+   crossfades, a logo overlay, libx264 veryfast crf 23, AAC from a sine source,
+   +faststart.
 
 Each runs in a fresh child process that reports wall seconds, CPU seconds (its own plus
 its children's, from getrusage RUSAGE_SELF + RUSAGE_CHILDREN) and peak RSS (ru_maxrss of
@@ -49,6 +53,17 @@ CAPTIONS = {
     "benefit": "Leak-proof and dishwasher safe",
     "cta": "Shop now at aurora.example",
 }
+SCRIPTS = {
+    "hook": "Meet Aurora, the bottle that keeps up with you.",
+    "problem": "Tired of warm water by noon?",
+    "solution": "Aurora keeps it ice cold for 24 hours.",
+    "benefit": "Leak-proof, and safe in the dishwasher.",
+    "cta": "Shop Aurora today at aurora dot example.",
+}
+PRODUCT_BEATS = ("hook", "solution", "benefit", "cta")
+STYLE = "bold"
+PLATFORM = "tiktok"
+CALL_TO_ACTION = "Shop now"
 COLORS = ("#0f4c5c", "#e36414", "#fb8b24")
 ZOOM = (1.03, 1.12)
 TRANSITION_S = 0.5
@@ -90,25 +105,31 @@ def _beats(count: int) -> list[str]:
 
 
 def make_inputs(folder: Path, size: tuple[int, int], seconds: float, count: int) -> dict[str, Any]:
-    from shared.providers.local.frames import draw_frame
+    from shared.creative.frame import storyboard_frame
+    from shared.creative.layout import SceneDesign
+    from shared.creative.palette import brand_palette
 
     product = _product_png()
+    product_path = folder / "product.png"
+    product_path.write_bytes(product)
+    logo = folder / "logo.png"
+    _logo(logo)
+    palette = tuple(brand_palette(list(COLORS)))
     scenes = []
     each = round(seconds / count, 3)
     durations = [each] * (count - 1) + [round(seconds - each * (count - 1), 3)]
     for index, (beat, duration) in enumerate(zip(_beats(count), durations, strict=True), 1):
+        shows_product = beat in PRODUCT_BEATS
+        # The engine draws its own plates; the FFmpeg reference gets the storyboard frame.
+        design = SceneDesign(
+            size=size, platform=PLATFORM, style=STYLE, beat=beat, headline=CAPTIONS[beat],
+            has_product=shows_product, has_logo=True, call_to_action=CALL_TO_ACTION,
+            palette=palette, seed="bench-job",
+        )  # fmt: skip
         path = folder / f"scene_{index}.jpg"
         path.write_bytes(
-            draw_frame(
-                size=size,
-                caption=CAPTIONS[beat],
-                beat=beat,
-                scene_index=index,
-                scene_count=count,
-                colors=list(COLORS),
-                tone="bold",
-                seed="bench-job",
-                product_image=product if beat in ("hook", "solution", "benefit") else None,
+            storyboard_frame(
+                design, SCRIPTS[beat], product if shows_product else None, logo_path=logo
             )
         )
         scenes.append(
@@ -117,12 +138,54 @@ def make_inputs(folder: Path, size: tuple[int, int], seconds: float, count: int)
                 "frame": str(path),
                 "duration": duration,
                 "caption": CAPTIONS[beat],
+                "script": SCRIPTS[beat],
                 "beat": beat,
+                "shows_product": shows_product,
             }
         )
-    logo = folder / "logo.png"
-    _logo(logo)
-    return {"size": list(size), "scenes": scenes, "logo": str(logo), "out": str(folder)}
+    return {
+        "size": list(size),
+        "scenes": scenes,
+        "logo": str(logo),
+        "product": str(product_path),
+        "out": str(folder),
+    }
+
+
+def build_spec(job: dict[str, Any], threads: int) -> Any:
+    """The engine's spec for the job, built as the renderer builds it: no pictures (the
+    design system draws the plates), the product image, style and platform, the spoken
+    words at reading speed."""
+    from dataclasses import replace
+
+    from services.renderer.engine import RenderSpec, SceneInput, spoken_words
+
+    scenes = tuple(
+        SceneInput(
+            index=s["index"],
+            frame_path=None,
+            duration_s=s["duration"],
+            caption=s["caption"],
+            beat=s["beat"],
+            script=s["script"],
+            shows_product=s["shows_product"],
+        )
+        for s in job["scenes"]
+    )
+    spec = RenderSpec(
+        size=tuple(job["size"]),
+        scenes=scenes,
+        seed="bench-job",
+        colors=COLORS,
+        call_to_action=CALL_TO_ACTION,
+        logo_path=Path(str(job["logo"])),
+        product_path=Path(str(job["product"])),
+        platform=PLATFORM,
+        style=STYLE,
+        transition_s=TRANSITION_S,
+        encoder_threads=threads,
+    )
+    return replace(spec, words=tuple(spoken_words(spec)))
 
 
 # ------------------------------------------------------------------------------ child runs
@@ -140,22 +203,11 @@ def _usage() -> dict[str, float]:
 
 
 def run_engine(job: dict[str, Any], workers: int, threads: int) -> dict[str, Any]:
-    from services.renderer.engine import RenderSpec, SceneInput, compose, probe, render_clip
+    from services.renderer.engine import compose, probe, render_clip
 
     out = Path(str(job["out"]))
-    scenes = tuple(
-        SceneInput(s["index"], Path(s["frame"]), s["duration"], s["caption"], s["beat"])
-        for s in job["scenes"]
-    )
-    spec = RenderSpec(
-        size=tuple(job["size"]),
-        scenes=scenes,
-        seed="bench-job",
-        colors=COLORS,
-        logo_path=Path(str(job["logo"])),
-        transition_s=TRANSITION_S,
-        encoder_threads=threads,
-    )
+    spec = build_spec(job, threads)
+    scenes = spec.scenes
     clips = [out / f"clip_{n}.mp4" for n in range(1, len(scenes) + 1)]
     before = _usage()
     start = time.perf_counter()

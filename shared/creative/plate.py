@@ -169,7 +169,8 @@ def draw_plate(
         image = ImageOps.fit(picture.convert("RGB"), size, Image.Resampling.LANCZOS)
     else:
         image = _background(design, colours, size, product)
-    if design.beat == "problem" and picture is None:
+    # The problem beat is darker, except in `clean`, whose dark ink needs its light field.
+    if design.beat == "problem" and picture is None and design.style != "clean":
         image = Image.blend(image, Image.new("RGB", size, mix(colours.field, BLACK, 0.7)), 0.35)
     if product is not None and layout.product is not None:
         kx, ky = size[0] / width, size[1] / height

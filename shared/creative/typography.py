@@ -120,16 +120,23 @@ def is_emphasised(words: Sequence[str], index: int) -> bool:
 def line_groups(text: str, max_words: int = MAX_WORDS_PER_LINE) -> list[list[str]]:
     """Words in groups of at most `max_words`, broken after punctuation where possible
     and evened out, so a long message reads as short lines of one idea each."""
-    words = text.split()
+    # Split on spaces only: a no-break space glues a number to its unit.
+    words = [word for word in text.replace("\n", " ").split(" ") if word]
     if not words:
         return []
     groups: list[list[str]] = []
     current: list[str] = []
+    count = 0
     for word in words:
-        current.append(word)
-        if len(current) >= max_words or (word[-1] in ",;:.!?—" and len(current) >= 3):
+        size = len(word.split("\u00a0"))  # a glued number and unit count as two words
+        if current and count + size > max_words:
             groups.append(current)
-            current = []
+            current, count = [], 0
+        current.append(word)
+        count += size
+        if count >= max_words or (word[-1] in ",;:.!?—" and count >= 3):
+            groups.append(current)
+            current, count = [], 0
     if current:
         groups.append(current)
     return groups
@@ -200,8 +207,9 @@ def _balanced(units: list[str], font: Font, width: int) -> list[list[str]] | Non
 
 def _wrap(words: Sequence[str], font: Font, width: int, max_words: int) -> list[list[str]]:
     lines: list[list[str]] = []
-    for group in line_groups(" ".join(words), max_words):
-        units = _glued(group)
+    # Glued first, so a line group never ends between a number and its unit.
+    for group in line_groups(" ".join(_glued(list(words))), max_words):
+        units = group
         broken = _balanced(units, font, width)
         if broken is None:  # a unit wider than the line: one unit per line, the caller shrinks
             broken = [[unit] for unit in units]
