@@ -21,8 +21,9 @@ demo: setup
 
 # System tools the tests run, installed from Debian's packages when missing, as
 # command:package: the sqlite3 CLI (runbook backup/rollback), shellcheck (entrypoint),
-# promtool (metrics and alert rules), jq (the seed's log queries), chromium (web console).
-TEST_TOOLS := sqlite3:sqlite3 shellcheck:shellcheck promtool:prometheus jq:jq chromium:chromium
+# promtool (metrics and alert rules), jq (the seed's log queries), chromium (web console),
+# tesseract (OCR of rendered ads in tests/acceptance; its English data comes with it).
+TEST_TOOLS := sqlite3:sqlite3 shellcheck:shellcheck promtool:prometheus jq:jq chromium:chromium tesseract:tesseract-ocr
 
 test-tools:
 	@missing=""; for pair in $(TEST_TOOLS); do command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \

@@ -85,11 +85,15 @@ class SceneLayout:
     extra: dict[str, Box] = field(default_factory=dict)
 
 
-def caption_size(size: tuple[int, int], face: str = "bold", brand: str | None = None) -> int:
+def caption_size(
+    size: tuple[int, int], face: str = "bold", brand: str | None = None, style: str = "bold"
+) -> int:
     """Caption text: capitals 2.4% of the frame height on 9:16 (smaller than headlines,
-    large enough for a phone held at arm's length)."""
+    large enough for a phone held at arm's length); `social` is captions-forward: 3%."""
     width, height = size
     cap = height * (0.024 if height > width else 0.032)
+    if style == "social":
+        cap *= 1.25
     return size_for_cap(cap, face, brand)
 
 
@@ -145,7 +149,7 @@ def scene_layout(design: SceneDesign) -> SceneLayout:
     sx0, sy0, sx1, sy1 = safe
     unit = max(1, round(min(width, height) / 100))
     gap = round(unit * 2.5)
-    caption_px = caption_size(design.size, "bold", design.brand_font)
+    caption_px = caption_size(design.size, "bold", design.brand_font, design.style)
     caption_h = round(caption_px * 1.25 * CAPTION_LINES + unit * 4.2)
     if design.wide:
         captions = (sx0 + (sx1 - sx0) // 8, sy1 - caption_h, sx1 - (sx1 - sx0) // 8, sy1)

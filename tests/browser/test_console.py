@@ -104,6 +104,8 @@ async def assert_render_extras(page: Page, output: dict[str, Any]) -> None:
             "src", re.compile(rf"/contact-sheet\.jpg\?variation={k}&access_token=")
         )
         await expect(sheet).to_have_attribute("alt", re.compile(f"Contact sheet of variation {k}"))
+        # The sheet loads lazily, as a reader scrolls to it.
+        await sheet.scroll_into_view_if_needed()
         await page.wait_for_function(
             "s => { const i = document.querySelector(s);"
             " return i.complete && i.naturalWidth > 0; }",

@@ -126,7 +126,7 @@ async def through_render(system: System, name: str, break_frames: bool = False) 
     """A brief to its end: storyboard, costs recorded, approval, render."""
     job = await system.create_job(duration_s=10)
     job_id = job["id"]
-    ready = await system.wait_status(job_id, "storyboard_ready", timeout_s=60)
+    await system.wait_status(job_id, "storyboard_ready", timeout_s=60)
     costs = COSTS.get(name, [])
     for n, (model, usd) in enumerate(costs, 1):
         await record_cost(system, job_id, model, usd, n)
@@ -138,11 +138,11 @@ async def through_render(system: System, name: str, break_frames: bool = False) 
             timeout_s=30,
         )
     if break_frames:
-        # The renderer finds no frames: a real render failure.
-        frames = list((system.settings.video_storage_path / "storyboards" / job_id).glob("*.jpg"))
-        assert len(frames) == len(ready["storyboard"]["scenes"])
-        for frame in frames:
-            frame.unlink()
+        # The renderer cannot make the job's folder (a file is in its place): a real
+        # render failure.
+        blocked = system.settings.video_storage_path / "videos" / job_id
+        blocked.parent.mkdir(parents=True, exist_ok=True)
+        blocked.write_bytes(b"not a folder")
     status, body, _ = await system.call("POST", f"/api/v2/jobs/{job_id}/approve")
     assert status == 200, body
     status, body, _ = await system.call("POST", f"/api/v2/jobs/{job_id}/render")

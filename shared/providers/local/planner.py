@@ -177,8 +177,8 @@ def _cta(facts: BriefFacts) -> Slot:
     parts = [as_sentence(facts.product)] if facts.product else []
     if facts.offer:
         parts += [as_sentence(sentence_case(facts.offer)), as_sentence(cta)]
-    elif facts.product:
-        parts = [f"Ready? {cta}: {as_sentence(facts.product)}"]
+    elif facts.product and facts.product.lower() not in cta.lower():
+        parts = [as_sentence(facts.product), f"Ready? {as_sentence(cta)}"]
     else:
         parts = [f"Ready? {as_sentence(cta)}"]
     return Slot("cta", cta, " ".join(parts))

@@ -1,0 +1,398 @@
+"""Reading a rendered ad back the way a viewer does: decoded frames, OCR of what is on
+screen, whether the product is in view, how loud the sound is, and whether every text box
+is inside the platform's safe zone and legible against what is actually behind it.
+
+These helpers measure pixels and samples only; they never import the engine, so a test built
+on them checks the result, not the plan. OCR is tesseract (Debian's `tesseract-ocr`),
+run as a subprocess.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pyloudnorm
+from PIL import Image, ImageOps
+from scipy import ndimage
+from scipy.signal import resample_poly
+
+Box = tuple[float, float, float, float]
+RGB = tuple[int, int, int]
+
+# The kinds of layout box that must stay clear of platform UI, and those that are text.
+SAFE_KINDS = frozenset({"headline", "caption", "cta", "logo"})
+TEXT_KINDS = frozenset({"headline", "caption", "cta"})
+# WCAG 2.x AA for normal text.
+MIN_CONTRAST = 4.5
+# A pixel this far (RGB distance) from a text box's ink is background, not glyph.
+BACKGROUND_DISTANCE = 100.0
+# The share of a box's pixels nearest the ink colour that stand for the rendered ink.
+INK_SHARE = 0.10
+# Rounding of box edges: a box may poke this many pixels past the safe zone.
+EDGE_TOLERANCE_PX = 1.0
+
+
+@dataclass(frozen=True)
+class VideoFacts:
+    width: int
+    height: int
+    fps: float
+    duration_s: float
+
+
+def video_facts(path: Path) -> VideoFacts:
+    """Size, frame rate and duration of a video file's first video stream."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        duration = (
+            float(container.duration) / av.time_base
+            if container.duration is not None
+            else float(stream.duration * stream.time_base)  # type: ignore[operator]
+        )
+        return VideoFacts(
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
+            fps=float(stream.average_rate or 30),
+            duration_s=duration,
+        )
+
+
+def _picture(frame: av.VideoFrame) -> Image.Image:
+    return Image.fromarray(frame.to_ndarray(format="rgb24"))
+
+
+def frames_at(path: Path, times: Sequence[float]) -> list[Image.Image]:
+    """The RGB picture on screen at each time (seconds), in the order asked; one decoding
+    pass however many times are asked. A time past the end gives the last frame."""
+    wanted = sorted(set(times))
+    picked: dict[float, Image.Image] = {}
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        half_frame = 0.5 / float(stream.average_rate or 30)
+        last: av.VideoFrame | None = None
+        for frame in container.decode(stream):
+            time = frame.time or 0.0
+            while wanted and time >= wanted[0] - half_frame:
+                picked[wanted.pop(0)] = _picture(frame)
+            last = frame
+            if not wanted:
+                break
+        if wanted:
+            assert last is not None, f"{path} has no video frames"
+            final = _picture(last)
+            picked.update({time: final for time in wanted})
+    return [picked[time] for time in times]
+
+
+def sample_times(start_s: float, end_s: float, every_s: float) -> list[float]:
+    """Times from `start_s` (inclusive) to `end_s` (exclusive), `every_s` apart."""
+    count = max(0, int(np.ceil((end_s - start_s) / every_s - 1e-9)))
+    return [round(start_s + i * every_s, 6) for i in range(count)]
+
+
+# --- OCR ---------------------------------------------------------------------------------
+
+
+def _tesseract() -> str:
+    found = shutil.which("tesseract")
+    assert found, "tesseract is not installed (Debian: tesseract-ocr; `make test-tools`)"
+    return found
+
+
+def _run_tesseract(image: Image.Image, psm: int) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    result = subprocess.run(
+        # Tiled (adaptive) Otsu: text of a second colour survives binarisation even when
+        # a brighter line elsewhere in the picture would set one global threshold.
+        [_tesseract(), "stdin", "-", "--psm", str(psm), "-c", "thresholding_method=1"],
+        input=buffer.getvalue(),
+        capture_output=True,
+        check=True,
+        timeout=60,
+        # One thread each: tests run several readings on a shared, small machine.
+        env={**os.environ, "OMP_THREAD_LIMIT": "1"},
+    )
+    return result.stdout.decode("utf-8", "replace")
+
+
+# Near-white ink: every channel at least this; near-black ink: every channel at most this
+# (room for compression and a look's grading).
+WHITE_INK_MIN, DARK_INK_MAX = 190, 80
+# An area of ink colour this wide (share of the picture's short side) is a surface, not a
+# stroke: bold type's strokes at a readable size are about 1.5%.
+SOLID_SHARE = 0.03
+
+
+def _ink_mask(image: Image.Image, size: tuple[int, int], white: bool) -> Image.Image:
+    """Black where the picture has near-white (`white`) or near-black strokes, white
+    elsewhere: a binarisation by colour, which no backdrop's brightness moves (tesseract's
+    own thresholds lose white words on a saturated card beside a lighter field). Solid
+    areas of the colour wider than a stroke (a white card, a navy field) are not ink."""
+    pixels = np.asarray(image.convert("RGB"))
+    ink = pixels.min(axis=2) >= WHITE_INK_MIN if white else pixels.max(axis=2) <= DARK_INK_MAX
+    width = max(9, round(min(image.size) * SOLID_SHARE))
+    solid = ndimage.maximum_filter(ndimage.minimum_filter(ink, width), width + 4)
+    mask = Image.fromarray(np.where(ink & ~solid, 0, 255).astype(np.uint8))
+    return mask if mask.size == size else mask.resize(size, Image.Resampling.LANCZOS)
+
+
+# How `ocr` prepares a picture for tesseract (each way is one tesseract run), given the
+# grayscale picture at the reading scale and the original.
+OCR_WAYS: dict[str, Callable[[Image.Image, Image.Image], Image.Image]] = {
+    "whites": lambda gray, image: _ink_mask(image, gray.size, white=True),
+    "darks": lambda gray, image: _ink_mask(image, gray.size, white=False),
+    # Coloured ink: luminance, light on dark made dark on light (tesseract thresholds it).
+    "inverted": lambda gray, _: ImageOps.invert(gray),
+    "plain": lambda gray, _: gray,
+}
+
+
+def ocr(
+    image: Image.Image,
+    box: Box | None = None,
+    scale: int | None = None,
+    psm: int = 11,
+    ways: Sequence[str] = ("whites", "darks", "inverted"),
+) -> str:
+    """The text tesseract reads in `image` (or its `box`), each of `ways` (see
+    `OCR_WAYS`) joined: an ad's frames mix white, dark and coloured ink on colour
+    fields, photos and cards, which no single grayscale picture reads. `scale`:
+    upscaling; by default 2x for pictures under 500 px on their short side, none for
+    bigger ones (at 540x960 upscaling read no more words, at twice the time).
+    psm 11: sparse text, the way words are scattered over an ad's frame."""
+    if box is not None:
+        image = image.crop(tuple(round(v) for v in box))  # type: ignore[arg-type]
+    if scale is None:
+        scale = 2 if min(image.size) < 500 else 1
+    gray = ImageOps.grayscale(image)
+    if scale != 1:
+        gray = gray.resize((gray.width * scale, gray.height * scale), Image.Resampling.LANCZOS)
+    variants = [OCR_WAYS[way](gray, image) for way in ways]
+    with ThreadPoolExecutor(len(variants)) as pool:
+        readings = list(pool.map(lambda variant: _run_tesseract(variant, psm), variants))
+    return "\n".join(readings)
+
+
+def words(text: str) -> list[str]:
+    """Lowercase words of `text`, punctuation (hyphens, %, quotes ...) as separators."""
+    return re.findall(r"[^\W_]+", text.lower())
+
+
+def _word_seen(word: str, seen: set[str], joined: str, ratio: float) -> bool:
+    if word in seen:
+        return True
+    if len(word) >= 3 and any(
+        difflib.SequenceMatcher(None, word, other).ratio() >= ratio for other in seen
+    ):
+        return True
+    # OCR often glues neighbouring words ("brightensskin").
+    return len(word) >= 4 and word in joined
+
+
+def words_found(expected: str, text: str, ratio: float = 0.75) -> float:
+    """The share of `expected`'s words present in `text`, fuzzily: a word counts when read
+    exactly, read with a letter or so wrong (difflib ratio >= `ratio`, words of 3+ letters:
+    "skln" for "skin" is 0.75, "fori" for "for" 0.86; shorter words must be exact),
+    or glued to a neighbour. 1.0 when `expected` has no words."""
+    wanted = words(expected)
+    if not wanted:
+        return 1.0
+    read = words(text)
+    seen, joined = set(read), "".join(read)
+    return sum(_word_seen(word, seen, joined, ratio) for word in wanted) / len(wanted)
+
+
+# --- Sound -------------------------------------------------------------------------------
+
+
+def decode_audio(path: Path) -> tuple[np.ndarray, int]:
+    """The first audio stream as float samples shaped (samples, channels), and its rate."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        rate = stream.codec_context.sample_rate
+        resampler = av.AudioResampler(format="fltp", layout=stream.layout.name, rate=rate)
+        chunks: list[np.ndarray] = []
+        for frame in container.decode(stream):
+            for converted in resampler.resample(frame):
+                chunks.append(converted.to_ndarray())
+        for converted in resampler.resample(None):
+            chunks.append(converted.to_ndarray())
+    assert chunks, f"{path} has no audio samples"
+    return np.concatenate(chunks, axis=1).T.astype(np.float64), rate
+
+
+def true_peak_dbtp(samples: np.ndarray, rate: int) -> float:
+    """True peak per ITU-R BS.1770-4 Annex 2: the largest absolute value after oversampling
+    to at least 192 kHz (4x at 48 kHz), in dB relative to full scale."""
+    factor = max(1, int(np.ceil(192_000 / rate)))
+    oversampled = resample_poly(samples, factor, 1, axis=0) if factor > 1 else samples
+    peak = float(np.max(np.abs(oversampled))) if oversampled.size else 0.0
+    return 20 * float(np.log10(peak)) if peak > 0 else float("-inf")
+
+
+def loudness(path: Path) -> tuple[float, float]:
+    """(integrated loudness in LUFS per BS.1770, true peak in dBTP) of a file's audio."""
+    samples, rate = decode_audio(path)
+    lufs = float(pyloudnorm.Meter(rate).integrated_loudness(samples))
+    return lufs, true_peak_dbtp(samples, rate)
+
+
+# --- Product in view ---------------------------------------------------------------------
+
+
+def colour_share(image: Image.Image, rgb: RGB, distance: float = 60.0) -> float:
+    """The share of the picture's pixels within `distance` (RGB, Euclidean) of `rgb`."""
+    pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
+    near = np.linalg.norm(pixels - np.asarray(rgb, dtype=np.float32), axis=-1) <= distance
+    return float(near.mean())
+
+
+def product_fraction(
+    path: Path,
+    rgb: RGB,
+    every_s: float = 0.5,
+    min_share: float = 0.004,
+    distance: float = 60.0,
+) -> float:
+    """The share of frames sampled every `every_s` seconds that show the product, found by
+    its colour: a frame shows it when at least `min_share` of its pixels are within
+    `distance` of `rgb`. Pick `min_share` well under the product's expected on-screen
+    share (it may be scaled down, partly covered by text, or cut out with a shadow)."""
+    facts = video_facts(path)
+    times = sample_times(every_s / 2, facts.duration_s, every_s)
+    assert times, f"{path} is too short to sample"
+    shown = [colour_share(frame, rgb, distance) >= min_share for frame in frames_at(path, times)]
+    return sum(shown) / len(shown)
+
+
+# --- Legibility --------------------------------------------------------------------------
+
+
+def relative_luminance(rgb: Iterable[float]) -> float:
+    """WCAG 2.x relative luminance of an sRGB colour (0-255 channels)."""
+    channels = []
+    for value in rgb:
+        c = float(value) / 255
+        channels.append(c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4)
+    red, green, blue = channels
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+def contrast_ratio(first: Iterable[float], second: Iterable[float]) -> float:
+    """WCAG contrast ratio of two colours, 1.0 (same) to 21.0 (black on white)."""
+    a, b = relative_luminance(first), relative_luminance(second)
+    return (max(a, b) + 0.05) / (min(a, b) + 0.05)
+
+
+def _colour(values: np.ndarray) -> tuple[float, float, float]:
+    red, green, blue = (float(v) for v in values[:3])
+    return red, green, blue
+
+
+@dataclass(frozen=True)
+class BoxContrast:
+    ratio: float
+    ink: tuple[float, float, float]
+    background: tuple[float, float, float] | None
+
+
+def box_contrast(image: Image.Image, box: Box, ink: Sequence[float]) -> BoxContrast:
+    """Contrast of a text box as rendered: its ink is the mean of the 10% of pixels nearest
+    the declared ink colour (what compression left of the glyphs), its background the
+    median of the pixels far from the ink (> 100 RGB). Ratio 1.0 with no background."""
+    x0, y0, x1, y1 = (round(v) for v in box)
+    crop = np.asarray(image.convert("RGB").crop((x0, y0, x1, y1)), dtype=np.float64)
+    pixels = crop.reshape(-1, 3)
+    assert len(pixels), f"empty box {box}"
+    distance = np.linalg.norm(pixels - np.asarray(ink, dtype=np.float64)[:3], axis=1)
+    nearest = np.argsort(distance)[: max(1, int(len(pixels) * INK_SHARE))]
+    ink_seen = _colour(pixels[nearest].mean(axis=0))
+    far = pixels[distance > BACKGROUND_DISTANCE]
+    # A few stray pixels (anti-aliasing, noise) are no background to read against.
+    if len(far) < max(4, 0.02 * len(pixels)):
+        return BoxContrast(1.0, ink_seen, None)
+    background = _colour(np.median(far, axis=0))
+    return BoxContrast(contrast_ratio(ink_seen, background), ink_seen, background)
+
+
+def _inside(box: Sequence[float], zone: Sequence[float]) -> bool:
+    tol = EDGE_TOLERANCE_PX
+    return (
+        box[0] >= zone[0] - tol
+        and box[1] >= zone[1] - tol
+        and box[2] <= zone[2] + tol
+        and box[3] <= zone[3] + tol
+    )
+
+
+def _describe(entry: Mapping[str, Any]) -> str:
+    text = f" {entry['text']!r}" if entry.get("text") else ""
+    return f"scene {entry.get('scene')} {entry.get('kind')}{text}"
+
+
+def check_layout(path: Path, layout: Mapping[str, Any]) -> list[str]:
+    """Problems of a rendered video against its layout (`layout.json` of the renderer):
+    the size differs from the video's; a headline, caption, CTA or logo box is not inside
+    the safe zone; a text box has no text, no window inside the video, or contrast under
+    4.5:1 against the pixels behind it in the middle of the window it is shown in.
+    An empty list: every box is safe and legible."""
+    facts = video_facts(path)
+    problems: list[str] = []
+    width, height = (int(v) for v in layout["size"])
+    if (width, height) != (facts.width, facts.height):
+        problems.append(f"layout size {width}x{height} != video {facts.width}x{facts.height}")
+    zone = [float(v) for v in layout["safe_zone"]]
+    if not _inside(zone, (0, 0, facts.width, facts.height)):
+        problems.append(f"safe zone {zone} is not inside the {facts.width}x{facts.height} frame")
+    boxes = list(layout.get("boxes", []))
+    if not boxes:
+        problems.append("the layout has no boxes")
+    measured: list[tuple[Mapping[str, Any], float]] = []
+    for entry in boxes:
+        name, box = _describe(entry), [float(v) for v in entry["box"]]
+        if not (box[2] > box[0] and box[3] > box[1]):
+            problems.append(f"{name}: empty box {box}")
+            continue
+        if entry["kind"] in SAFE_KINDS and not _inside(box, zone):
+            problems.append(f"{name}: box {box} is outside the safe zone {zone}")
+        if entry["kind"] not in TEXT_KINDS:
+            continue
+        if not str(entry.get("text") or "").strip():
+            problems.append(f"{name}: a text box without text")
+        start, end = float(entry["from_s"]), float(entry["to_s"])
+        if not 0 <= start < end <= facts.duration_s + 0.05:
+            problems.append(f"{name}: window {start}-{end} s is not inside the video")
+            continue
+        measured.append((entry, (start + end) / 2))
+    frames = frames_at(path, [time for _, time in measured]) if measured else []
+    for (entry, time), frame in zip(measured, frames, strict=True):
+        box = [
+            min(max(float(v), 0.0), float(limit))
+            for v, limit in zip(entry["box"], (facts.width, facts.height) * 2, strict=True)
+        ]
+        seen = box_contrast(frame, (box[0], box[1], box[2], box[3]), entry["ink"])
+        if seen.ratio < MIN_CONTRAST:
+            behind = (
+                "no background pixels"
+                if seen.background is None
+                else "background " + str(tuple(round(v) for v in seen.background))
+            )
+            problems.append(
+                f"{_describe(entry)} at {time:.2f} s: contrast {seen.ratio:.2f}:1 < "
+                f"{MIN_CONTRAST}:1 (ink {tuple(round(v) for v in seen.ink)}, {behind})"
+            )
+    return problems
