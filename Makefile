@@ -36,7 +36,7 @@ soak: setup
 	$(PY) -m pytest -m soak -q
 
 lint: setup
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy shared
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy shared services
 
 bench: setup
 	command -v wrk >/dev/null 2>&1 || (apt-get update && apt-get install -y wrk)

@@ -67,10 +67,15 @@ def render(style: str, folder: Path) -> Path:
         for scene in storyboard.scenes
     )
     spec = engine.RenderSpec(
-        size=SIZE, scenes=scenes, seed=f"sample-{style}", colors=tuple(BRIEF["brand"]["colors"]),
-        call_to_action=str(BRIEF["call_to_action"]), product_path=product, platform="tiktok",
+        size=SIZE,
+        scenes=scenes,
+        seed=f"sample-{style}",
+        colors=tuple(BRIEF["brand"]["colors"]),
+        call_to_action=str(BRIEF["call_to_action"]),
+        product_path=product,
+        platform="tiktok",
         style=style,  # type: ignore[arg-type]
-    )  # fmt: skip
+    )
     spec = dataclasses.replace(spec, words=tuple(engine.spoken_words(spec)))
     clips = [folder / f"{style}_{n}.mp4" for n in range(1, len(scenes) + 1)]
     for number, clip in enumerate(clips, 1):

@@ -18,12 +18,12 @@ def named_assets(generation: GenerationRequest) -> dict[str, list[str]]:
     named: dict[str, list[str]] = {}
     for n, asset_id in enumerate(generation.assets):
         named.setdefault(asset_id, []).append(f"assets.{n}")
-    for field, asset_id in (
+    for field, brand_asset in (
         ("brand.logo_asset_id", generation.brand.logo_asset_id),
         ("brand.font_asset_id", generation.brand.font_asset_id),
     ):
-        if asset_id:
-            named.setdefault(asset_id, []).append(field)
+        if brand_asset:
+            named.setdefault(brand_asset, []).append(field)
     return named
 
 

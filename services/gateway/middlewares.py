@@ -8,7 +8,7 @@ import asyncio
 from time import perf_counter
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 from aiohttp.web_urldispatcher import AbstractRoute
 from opentelemetry.trace import StatusCode
 
@@ -55,7 +55,7 @@ def _describe(route: AbstractRoute) -> tuple[str, bool]:
     return template, (route.method, template) not in UNTRACED
 
 
-def api_middleware(verifier: TokenVerifier) -> web.typedefs.Middleware:
+def api_middleware(verifier: TokenVerifier) -> Middleware:
     # Matched routes live as long as the app: the hot path pays one dict lookup for them.
     routes: dict[AbstractRoute, tuple[str, bool]] = {}
 

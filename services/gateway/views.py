@@ -12,7 +12,6 @@ from services.gateway.bodies import model_response, read_body
 from services.gateway.brief_assets import check_scene_clips, resolve_assets
 from services.gateway.cache import CachedJob, JobCache
 from services.gateway.errors import NotFound
-from services.gateway.jobs import JobRecord
 from services.gateway.keys import BUS, CACHE, DB, SETTINGS, STORAGE, STORE
 from services.gateway.metrics import job_approved, job_created, job_ended
 from services.gateway.middlewares import principal_of
@@ -27,6 +26,7 @@ from services.gateway.openapi import (
     operation,
 )
 from services.gateway.queries import FrameQuery, JobListQuery, VariationQuery, read_query
+from services.gateway.rows import JobRecord
 from services.gateway.schemas import Health, Readiness
 from services.gateway.webhooks_out import check_webhook_url
 from shared.metrics import exposition

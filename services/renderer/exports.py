@@ -35,7 +35,7 @@ class Exporter:
         target.parent.mkdir(parents=True, exist_ok=True)
 
         def progress(fraction: float) -> None:
-            asyncio.run_coroutine_threadsafe(report(fraction), loop)
+            asyncio.run_coroutine_threadsafe(_coroutine(report(fraction)), loop)
 
         info = await asyncio.to_thread(
             engine.reframe,
@@ -57,3 +57,8 @@ class Exporter:
             height=info.height,
             size_bytes=info.size_bytes,
         )
+
+
+async def _coroutine(awaitable: Awaitable[None]) -> None:
+    """`run_coroutine_threadsafe` takes a coroutine; a report callback is any awaitable."""
+    await awaitable

@@ -142,6 +142,8 @@ class Renderer:
             first = storyboard.plan_for(1)
             if scene.beat == "cta" and plan and first and scene.caption == first.call_to_action:
                 headline = plan.call_to_action  # the variation's CTA wording
+                if footage is None:  # no voice-over to follow: the caption says it too
+                    script = script.replace(first.call_to_action, plan.call_to_action)
             # Model footage was made from the plate, which already holds the product.
             shows_product = product is not None and scene.beat != "problem" and clip is None
             scenes.append(
@@ -295,8 +297,13 @@ class Renderer:
         loop = asyncio.get_running_loop()
 
         def progress(fraction: float) -> None:
-            asyncio.run_coroutine_threadsafe(report(fraction), loop)
+            asyncio.run_coroutine_threadsafe(_coroutine(report(fraction)), loop)
 
         return await asyncio.to_thread(
             engine.compose, spec, clips, self.storage.path(key), progress
         )
+
+
+async def _coroutine(awaitable: Awaitable[None]) -> None:
+    """`run_coroutine_threadsafe` takes a coroutine; a report callback is any awaitable."""
+    await awaitable

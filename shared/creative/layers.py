@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from shared.creative.layout import SceneDesign, SceneLayout, TextBlock
@@ -87,27 +88,60 @@ def colours_for(style: str, palette: tuple[RGB, ...]) -> Colours:
         panel_ink = _readable_on(mix(darkest, BLACK, 0.6), WHITE)
         highlight = mix(primary, WHITE, 0.75)
         return Colours(
-            field, mix(field, darkest, 0.12), accent, field, ink, emphasis, None, button,
-            readable_text_color(button), panel, panel_alpha, panel_ink, highlight,
+            field,
+            mix(field, darkest, 0.12),
+            accent,
+            field,
+            ink,
+            emphasis,
+            None,
+            button,
+            readable_text_color(button),
+            panel,
+            panel_alpha,
+            panel_ink,
+            highlight,
             _readable_on(panel_ink, highlight),
-        )  # fmt: skip
+        )
     if style == "social":
         surface = WHITE
         emphasis = _readable_on(accent, surface)
         button = accent
         return Colours(
-            primary, mix(primary, BLACK, 0.45), accent, surface, (18, 18, 22), emphasis, None,
-            button, readable_text_color(button), (12, 12, 16), 0.62, WHITE, (255, 214, 10),
+            primary,
+            mix(primary, BLACK, 0.45),
+            accent,
+            surface,
+            (18, 18, 22),
+            emphasis,
+            None,
+            button,
+            readable_text_color(button),
+            (12, 12, 16),
+            0.62,
+            WHITE,
+            (255, 214, 10),
             BLACK,
-        )  # fmt: skip
+        )
     strip = mix(darkest, BLACK, 0.62)
     block = accent if contrast_ratio(accent, strip) >= 1.6 else mix(accent, WHITE, 0.4)
     button = accent if contrast_ratio(accent, primary) >= 1.6 else mix(accent, WHITE, 0.5)
     return Colours(
-        primary, mix(primary, BLACK, 0.35), accent, strip, WHITE, readable_text_color(block),
-        block, button, readable_text_color(button), (14, 14, 18), 0.8, WHITE, block,
+        primary,
+        mix(primary, BLACK, 0.35),
+        accent,
+        strip,
+        WHITE,
         readable_text_color(block),
-    )  # fmt: skip
+        block,
+        button,
+        readable_text_color(button),
+        (14, 14, 18),
+        0.8,
+        WHITE,
+        block,
+        readable_text_color(block),
+    )
 
 
 def _rounded(size: tuple[int, int], radius: int, colour: RGB, alpha: float = 1.0) -> Image.Image:
@@ -155,8 +189,12 @@ def headline_layers(
             surfaces.append(
                 Layer(
                     _rounded((px1 - px0, py1 - py0), radius, colours.surface),
-                    px0, py0, "headline", " ".join(line), colours.ink,
-                )  # fmt: skip
+                    px0,
+                    py0,
+                    "headline",
+                    " ".join(line),
+                    colours.ink,
+                )
             )
         x = origin[0]
         for index, word in enumerate(line):
@@ -239,7 +277,9 @@ def caption_page(
                 (hl_pad, hl_pad), word, font=font, fill=(*colours.highlight_ink, 255)
             )
             highlights.append(
-                Layer(mark, px + x - hl_pad, py + y - hl_pad, "caption", word, colours.highlight_ink)
+                Layer(
+                    mark, px + x - hl_pad, py + y - hl_pad, "caption", word, colours.highlight_ink
+                )
             )
             x += width + space
     text = " ".join(words)
@@ -266,8 +306,10 @@ def button_layer(design: SceneDesign, layout: SceneLayout, colours: Colours) -> 
     for line, origin in zip(block.fitted.lines, block.origins, strict=True):
         draw.text(
             (origin[0] - x0 + shadow_pad, origin[1] - y0 + shadow_pad),
-            " ".join(line), font=font, fill=(*colours.button_ink, 255),
-        )  # fmt: skip
+            " ".join(line),
+            font=font,
+            fill=(*colours.button_ink, 255),
+        )
     label = " ".join(" ".join(line) for line in block.fitted.lines)
     return Layer(image, x0 - shadow_pad, y0 - shadow_pad, "cta", label, colours.button_ink)
 
@@ -287,7 +329,7 @@ def logo_layer(logo_path: Path, layout: SceneLayout, colours: Colours) -> Layer 
     logo = logo.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
     # A plate behind the logo so any logo reads on any background.
     pad = round(layout.unit * 2)
-    opaque = logo.getchannel("A").getextrema()[0] > 250  # type: ignore[index,operator]
+    opaque = not has_alpha_holes(logo)
     plate_colour = WHITE if opaque or _ink_luminance(logo) < 0.45 else (24, 24, 28)
     plate = _rounded((size[0] + 2 * pad, size[1] + 2 * pad), round(layout.unit * 2), plate_colour)
     plate.alpha_composite(logo, (pad, pad))
@@ -295,10 +337,15 @@ def logo_layer(logo_path: Path, layout: SceneLayout, colours: Colours) -> Layer 
     return Layer(plate, x, y0, "logo", "", plate_colour)
 
 
+def has_alpha_holes(image: Image.Image) -> bool:
+    """Whether an RGBA image has transparent pixels (a cut-out, not a rectangle)."""
+    return bool(np.asarray(image.getchannel("A")).min() < 250)
+
+
 def _ink_luminance(image: Image.Image) -> float:
-    small = image.resize((32, max(1, 32 * image.height // max(1, image.width))))
-    pixels = [p for p in small.getdata() if p[3] > 128]  # type: ignore[index]
-    if not pixels:
+    small = np.asarray(image.resize((32, max(1, 32 * image.height // max(1, image.width)))))
+    visible = small[small[..., 3] > 128]
+    if visible.size == 0:
         return 0.5
-    mean = tuple(round(sum(p[i] for p in pixels) / len(pixels)) for i in range(3))
-    return relative_luminance((mean[0], mean[1], mean[2]))
+    r, g, b = (round(float(v)) for v in visible[:, :3].mean(axis=0))
+    return relative_luminance((r, g, b))

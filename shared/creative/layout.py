@@ -110,10 +110,7 @@ def _place_lines(
     origins, panels = [], []
     for width in fitted.widths:
         panel_w = width + 2 * pad_x
-        if align == "left":
-            px0 = x0
-        else:
-            px0 = x0 + ((x1 - x0) - panel_w) // 2
+        px0 = x0 if align == "left" else x0 + ((x1 - x0) - panel_w) // 2
         panels.append((px0, y, px0 + panel_w, y + row))
         origins.append((px0 + pad_x, y + pad_y))
         y += row + gap
@@ -205,9 +202,14 @@ def _end_card(
     pad = (round(unit * 5), round(unit * 2.4))
     label = design.call_to_action or design.headline or "Shop now"
     fitted = fit_text(
-        label, round(width * 0.9) - 2 * pad[0], minimum, round(minimum * 1.3), button_face,
-        design.brand_font, max_lines=2,
-    )  # fmt: skip
+        label,
+        round(width * 0.9) - 2 * pad[0],
+        minimum,
+        round(minimum * 1.3),
+        button_face,
+        design.brand_font,
+        max_lines=2,
+    )
     button_h = fitted.height + 2 * pad[1] + (len(fitted.lines) - 1) * pad[1]
     bottom = captions[1] - gap * 2
     block = _place_lines(fitted, (sx0, bottom - button_h, sx1, bottom), "center", pad)
@@ -226,9 +228,17 @@ def _end_card(
     if product is not None and product[3] - product[1] < unit * 8:
         product = None
     return SceneLayout(
-        design.size, safe, unit, headline, product, captions, caption_px,
-        logo=logo, button=button, button_text=block,
-    )  # fmt: skip
+        design.size,
+        safe,
+        unit,
+        headline,
+        product,
+        captions,
+        caption_px,
+        logo=logo,
+        button=button,
+        button_text=block,
+    )
 
 
 def cap_of(block: TextBlock) -> float:

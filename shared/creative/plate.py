@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-from shared.creative.layers import Colours, colours_for
+from shared.creative.layers import Colours, colours_for, has_alpha_holes
 from shared.creative.layout import Box, SceneDesign, SceneLayout
 from shared.creative.palette import BLACK, RGB, WHITE, mix
 
@@ -46,8 +46,7 @@ def decode_product(data: bytes, max_side: int = 2048) -> Image.Image:
 
 
 def is_cut_out(product: Image.Image) -> bool:
-    low, _ = product.getchannel("A").getextrema()  # type: ignore[misc]
-    return bool(low < 250)
+    return has_alpha_holes(product)
 
 
 def _rng(*parts: object) -> random.Random:
@@ -63,8 +62,14 @@ def _gradient(size: tuple[int, int], top: RGB, bottom: RGB) -> Image.Image:
     return small.resize(size, Image.Resampling.BICUBIC)
 
 
-def _disc(image: Image.Image, centre: tuple[float, float], radius: float, colour: RGB, alpha: float,
-          blur: float = 0.0) -> None:  # fmt: skip
+def _disc(
+    image: Image.Image,
+    centre: tuple[float, float],
+    radius: float,
+    colour: RGB,
+    alpha: float,
+    blur: float = 0.0,
+) -> None:
     mask = Image.new("L", image.size, 0)
     cx, cy = centre
     ImageDraw.Draw(mask).ellipse(
@@ -83,8 +88,14 @@ def _background(
     rng = _rng("plate", design.seed, design.beat, design.style)
     if design.style == "clean":
         image = _gradient(size, mix(colours.field, WHITE, 0.5), colours.field)
-        _disc(image, (width * 0.5, height * 0.62), short * 0.42, mix(colours.field, colours.accent,
-              0.22), 1.0, short * 0.12)  # fmt: skip
+        _disc(
+            image,
+            (width * 0.5, height * 0.62),
+            short * 0.42,
+            mix(colours.field, colours.accent, 0.22),
+            1.0,
+            short * 0.12,
+        )
         return image
     if design.style == "social":
         if product is not None and not is_cut_out(product):
@@ -93,8 +104,14 @@ def _background(
             image = soft.resize(size, Image.Resampling.BICUBIC)
             return Image.blend(image, Image.new("RGB", size, mix(colours.field, BLACK, 0.5)), 0.55)
         image = _gradient(size, mix(colours.field, WHITE, 0.1), mix(colours.accent, BLACK, 0.35))
-        _disc(image, (width * rng.uniform(0.2, 0.8), height * 0.35), short * 0.6,
-              mix(colours.accent, WHITE, 0.2), 0.35, short * 0.2)  # fmt: skip
+        _disc(
+            image,
+            (width * rng.uniform(0.2, 0.8), height * 0.35),
+            short * 0.6,
+            mix(colours.accent, WHITE, 0.2),
+            0.35,
+            short * 0.2,
+        )
         return image
     # bold: a saturated field, a diagonal band and a big accent disc
     image = _gradient(size, colours.field, colours.shade)
@@ -102,17 +119,22 @@ def _background(
     band = rng.uniform(0.45, 0.6) * height
     slope = short * 0.35 * (1 if rng.random() < 0.5 else -1)
     draw.polygon(
-        [(0, band - slope), (width, band + slope), (width, band + slope + short * 0.5),
-         (0, band - slope + short * 0.5)],
+        [
+            (0, band - slope),
+            (width, band + slope),
+            (width, band + slope + short * 0.5),
+            (0, band - slope + short * 0.5),
+        ],
         fill=(*mix(colours.field, BLACK, 0.22), 150),
-    )  # fmt: skip
+    )
     side = 0.9 if rng.random() < 0.5 else 0.1
     _disc(image, (width * side, height * 0.18), short * 0.38, colours.accent, 0.55)
     return image
 
 
-def _place_product(image: Image.Image, product: Image.Image, box: Box, colours: Colours,
-                   style: str, unit: float) -> None:  # fmt: skip
+def _place_product(
+    image: Image.Image, product: Image.Image, box: Box, colours: Colours, style: str, unit: float
+) -> None:
     x0, y0, x1, y1 = box
     cut_out = is_cut_out(product)
     if cut_out and (visible := product.getchannel("A").getbbox()):
@@ -130,8 +152,10 @@ def _place_product(image: Image.Image, product: Image.Image, box: Box, colours: 
     blur = max(2.0, unit * 2.2)
     margin = round(blur * 3)
     shadow = Image.new("L", (card[0] + 2 * margin, card[1] + 2 * margin), 0)
-    shadow.paste(shadow_alpha.point(lambda v: v * 0.5), (margin + frame_pad if cut_out else margin,
-                 margin + frame_pad if cut_out else margin))  # fmt: skip
+    shadow.paste(
+        shadow_alpha.point(lambda v: v * 0.5),
+        (margin + frame_pad if cut_out else margin, margin + frame_pad if cut_out else margin),
+    )
     shadow = shadow.filter(ImageFilter.GaussianBlur(blur))
     offset = round(unit * 1.4)
     image.paste(BLACK, (x - margin, y - margin + offset), shadow)
@@ -142,8 +166,9 @@ def _place_product(image: Image.Image, product: Image.Image, box: Box, colours: 
     radius = round(unit * (3.2 if style != "social" else 2.0))
     frame_colour = WHITE if style != "bold" else mix(colours.field, WHITE, 0.9)
     mask = Image.new("L", (card[0] * 2, card[1] * 2), 0)
-    ImageDraw.Draw(mask).rounded_rectangle((0, 0, card[0] * 2 - 1, card[1] * 2 - 1), radius * 2,
-                                           fill=255)  # fmt: skip
+    ImageDraw.Draw(mask).rounded_rectangle(
+        (0, 0, card[0] * 2 - 1, card[1] * 2 - 1), radius * 2, fill=255
+    )
     image.paste(frame_colour, (x, y, x + card[0], y + card[1]), mask.reduce(2))
     inner = Image.new("L", (size[0] * 2, size[1] * 2), 0)
     ImageDraw.Draw(inner).rounded_rectangle(
@@ -178,8 +203,12 @@ def draw_plate(
         # The plate is shown zoomed about its centre: a box at frame position p sits at
         # the same place when the plate's centre region is shown.
         cx, cy = (size[0] - width * kx) / 2, (size[1] - height * ky) / 2
-        scaled = (round(box[0] * kx + cx), round(box[1] * ky + cy), round(box[2] * kx + cx),
-                  round(box[3] * ky + cy))  # fmt: skip
+        scaled = (
+            round(box[0] * kx + cx),
+            round(box[1] * ky + cy),
+            round(box[2] * kx + cx),
+            round(box[3] * ky + cy),
+        )
         _place_product(image, product, scaled, colours, design.style, min(size) / 100)
     return image
 

@@ -18,13 +18,30 @@ from dataclasses import dataclass
 from shared.models import STYLES, GenerationRequest, Style
 
 _CALM = (
-    "calm", "clean", "elegant", "luxur", "minimal", "premium", "professional", "serene",
-    "serious", "sophisticated", "trust",
-)  # fmt: skip
+    "calm",
+    "clean",
+    "elegant",
+    "luxur",
+    "minimal",
+    "premium",
+    "professional",
+    "serene",
+    "serious",
+    "sophisticated",
+    "trust",
+)
 _SOCIAL = (
-    "authentic", "casual", "friendly", "fun", "playful", "quirky", "social", "ugc", "witty",
+    "authentic",
+    "casual",
+    "friendly",
+    "fun",
+    "playful",
+    "quirky",
+    "social",
+    "ugc",
+    "witty",
     "young",
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)

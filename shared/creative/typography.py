@@ -32,14 +32,69 @@ MIN_CAP_SHARE = {"portrait": 0.035, "other": 0.03}
 
 _NUMBER = re.compile(r"^[#$€£+\-~]?\d[\d.,:/]*(%|x|\+|k|m)?$", re.IGNORECASE)
 _UNITS = frozenset(
-    "% percent x times second seconds sec minute minutes min hour hours hr hrs day days "
-    "week weeks month months year years night nights spf mg ml g kg".split()
+    [
+        "%",
+        "percent",
+        "x",
+        "times",
+        "second",
+        "seconds",
+        "sec",
+        "minute",
+        "minutes",
+        "min",
+        "hour",
+        "hours",
+        "hr",
+        "hrs",
+        "day",
+        "days",
+        "week",
+        "weeks",
+        "month",
+        "months",
+        "year",
+        "years",
+        "night",
+        "nights",
+        "spf",
+        "mg",
+        "ml",
+        "g",
+        "kg",
+    ]
 )
 # Words that carry a claim's promise: shown in the accent colour like numbers.
 POWER_WORDS = frozenset(
-    "free zero no never only new first vegan organic natural certified clinically "
-    "dermatologist proven guaranteed instantly instant faster fastest all-day non-toxic "
-    "cruelty-free sugar-free fragrance-free plastic-free off save".split()
+    [
+        "free",
+        "zero",
+        "no",
+        "never",
+        "only",
+        "new",
+        "first",
+        "vegan",
+        "organic",
+        "natural",
+        "certified",
+        "clinically",
+        "dermatologist",
+        "proven",
+        "guaranteed",
+        "instantly",
+        "instant",
+        "faster",
+        "fastest",
+        "all-day",
+        "non-toxic",
+        "cruelty-free",
+        "sugar-free",
+        "fragrance-free",
+        "plastic-free",
+        "off",
+        "save",
+    ]
 )
 
 _fonts = threading.local()

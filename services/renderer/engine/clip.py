@@ -22,7 +22,7 @@ from services.renderer.engine.encode import VideoEncoder, atomic_output
 from services.renderer.engine.probe import probe
 from services.renderer.engine.scaler import SubpixelScaler, yuv_colour
 from services.renderer.engine.scene import SceneRenderer
-from services.renderer.engine.spec import RenderSpec, RenderCanceled, VideoInfo
+from services.renderer.engine.spec import RenderCanceled, RenderSpec, VideoInfo
 from services.renderer.engine.timeline import Timeline, build_timeline
 from services.renderer.engine.transitions import blend, solid
 from shared.creative.layers import colours_for

@@ -67,20 +67,30 @@ def layout_report(spec: RenderSpec) -> dict[str, Any]:
         block = layout.headline
         if block is not None:
             for line, panel in zip(block.fitted.lines, block.line_boxes, strict=True):
-                boxes.append(_box(scene.index, "headline", " ".join(line), panel, start, end,
-                                  colours.ink))  # fmt: skip
+                boxes.append(
+                    _box(scene.index, "headline", " ".join(line), panel, start, end, colours.ink)
+                )
         for layer in layers.end_card:
-            boxes.append(_box(scene.index, layer.kind, layer.text, layer.box, start, end,
-                              layer.ink))  # fmt: skip
+            boxes.append(
+                _box(scene.index, layer.kind, layer.text, layer.box, start, end, layer.ink)
+            )
         if layout.product is not None:
             boxes.append(_box(scene.index, "product", "", layout.product, start, end, (0, 0, 0)))
     band = scene_layout(timeline.slots[0].design)
     font = str(spec.font_path) if spec.font_path is not None else None
     for cue in pages_of(spec):
         page = caption_page([w.word for w in cue.words], band, colours, font)
-        scene = cue.words[0].scene
-        boxes.append(_box(scene, "caption", cue.text, page.base.box, cue.start_s + 0.02,
-                          cue.end_s - 0.02, colours.panel_ink))  # fmt: skip
+        boxes.append(
+            _box(
+                cue.words[0].scene,
+                "caption",
+                cue.text,
+                page.base.box,
+                cue.start_s + 0.02,
+                cue.end_s - 0.02,
+                colours.panel_ink,
+            )
+        )
     return {
         "size": list(spec.size),
         "fps": fps,
@@ -127,9 +137,7 @@ def _write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def write_report(
-    spec: RenderSpec, video: Path, captions: Path, sheet: Path, layout: Path
-) -> None:
+def write_report(spec: RenderSpec, video: Path, captions: Path, sheet: Path, layout: Path) -> None:
     cues = pages_of(spec)
     _write_text(captions, to_vtt(cues))
     _write_text(captions.with_suffix(".srt"), to_srt(cues))

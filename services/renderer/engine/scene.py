@@ -25,6 +25,7 @@ from shared.creative.frame import SceneLayers, scene_layers
 from shared.creative.layers import Layer, flatten
 from shared.creative.plate import decode_product, draw_plate
 from shared.creative.styles import style_spec
+from shared.models import Style
 
 # The plate is drawn this much larger than the frame: the motion zooms into it by up to
 # ~15%, and upscaling would soften text-free edges such as the product's.
@@ -94,7 +95,7 @@ class _Animated:
 class TextLayers:
     """The scene's layers as overlays: animated until REVEAL_S, then one settled overlay."""
 
-    def __init__(self, layers: SceneLayers, size: tuple[int, int], style: str, first: bool):
+    def __init__(self, layers: SceneLayers, size: tuple[int, int], style: Style, first: bool):
         self.settled: Overlay | None = None
         parts: list[Layer] = [*layers.surfaces, *layers.words, *layers.end_card]
         flat = flatten(parts, "scene", "", (0, 0, 0))
@@ -104,23 +105,28 @@ class TextLayers:
         by_line = style_spec(style).reveal == "lines"
         block = layers.layout.headline
         pitch = block.fitted.pitch if block is not None else 0
-        rise = round(pitch * _RISE)
+        # The hook is set still from the first frame: readable before anything moves.
+        rise = 0 if first else round(pitch * _RISE)
         words = layers.words
         count = max(1, len(words))
         stagger = (REVEAL_S - WORD_S) / max(1, count - 1)
         line_of = _line_numbers(layers)
         for surface, line in zip(layers.surfaces, range(len(layers.surfaces)), strict=False):
             delay = _delay(line_of, line, stagger, by_line)
-            self.animated.append(_Animated(Overlay(surface.image, surface.x, surface.y, size),
-                                           delay, 0, not first))  # fmt: skip
+            self.animated.append(
+                _Animated(Overlay(surface.image, surface.x, surface.y, size), delay, 0, not first)
+            )
         for index, word in enumerate(words):
             delay = line_of[index] * 0.1 if by_line else index * stagger
             self.animated.append(
                 _Animated(Overlay(word.image, word.x, word.y, size), delay, rise, not first)
             )
         for order, layer in enumerate(layers.end_card):
-            self.animated.append(_Animated(Overlay(layer.image, layer.x, layer.y, size),
-                                           0.1 * order, rise // 2 or 8, True))  # fmt: skip
+            self.animated.append(
+                _Animated(
+                    Overlay(layer.image, layer.x, layer.y, size), 0.1 * order, rise // 2 or 8, True
+                )
+            )
 
     def apply(self, buffer: np.ndarray, seconds: float) -> None:
         if seconds >= REVEAL_S + 0.05:

@@ -5,8 +5,8 @@ files both read them from `RenderSpec.words`."""
 from __future__ import annotations
 
 from services.renderer.engine.loudness import SAMPLE_RATE
-from services.renderer.engine.speech import WordTime, align_words, reading_times
 from services.renderer.engine.spec import RenderSpec
+from services.renderer.engine.speech import WordTime, align_words, reading_times
 from services.renderer.engine.timeline import build_timeline
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from shared.models import GenerationRequest, Scene, Storyboard
-from shared.providers.base import FrameSpec, WorkRef
-from shared.providers.local import planner
 from shared.creative.frame import storyboard_frame
 from shared.creative.layout import SceneDesign
 from shared.creative.palette import brand_palette
 from shared.creative.styles import style_of
+from shared.models import GenerationRequest, Scene, Storyboard
+from shared.providers.base import FrameSpec, WorkRef
+from shared.providers.local import planner
 
 
 class LocalBackend:
