@@ -52,3 +52,8 @@ def layout_key(job_id: str, variation: int) -> str:
     """Where the engine put every text box, the logo and the product, scene by scene: read
     back by quality checks against the rendered pixels."""
     return f"{variation_prefix(job_id, variation)}/layout.json"
+
+
+def placed_voice_key(job_id: str, variation: int) -> str:
+    """The voice-over cut and placed on a variation's scene cuts (what the video plays)."""
+    return f"{variation_prefix(job_id, variation)}/voice_placed.wav"

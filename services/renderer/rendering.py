@@ -14,6 +14,7 @@ from pathlib import Path
 
 from services.renderer import engine
 from services.renderer.engine.report import write_report
+from services.renderer.engine.voice import place_voice
 from services.renderer.footage import Footage, FootageMaker
 from services.renderer.keys import (
     captions_key,
@@ -21,6 +22,7 @@ from services.renderer.keys import (
     contact_sheet_key,
     final_key,
     layout_key,
+    placed_voice_key,
     poster_key,
 )
 from services.renderer.metrics import observe_speed, render_phase
@@ -137,8 +139,10 @@ class Renderer:
                 model_clip = footage.clips.get((variation, scene.index))
             headline, script = scene.caption, scene.script
             if position == 0 and plan is not None and variation > 1:
-                # A variation tests its own hook: the opening scene says it.
-                headline, script = plan.hook, plan.hook_script
+                # A variation tests its own hook: the opening scene shows it (and says it,
+                # unless one voice-over of the storyboard's script speaks for every variation).
+                headline = plan.hook
+                script = plan.hook_script if footage is None or footage.voice is None else script
             first = storyboard.plan_for(1)
             if scene.beat == "cta" and plan and first and scene.caption == first.call_to_action:
                 headline = plan.call_to_action  # the variation's CTA wording
@@ -174,6 +178,11 @@ class Renderer:
             platform=request.platform.value,
             style=plan.style if plan else storyboard.style or style_of(request),
         )
+        if base.voiceover_path is not None:
+            # The voice is cut scene by scene and placed on this variation's cuts.
+            placed = self.storage.path(placed_voice_key(job_id, variation))
+            words = await asyncio.to_thread(place_voice, base, placed)
+            return dataclasses.replace(base, voiceover_path=placed, words=tuple(words))
         words = await asyncio.to_thread(engine.spoken_words, base)
         return dataclasses.replace(base, words=tuple(words))
 

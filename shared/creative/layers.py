@@ -29,6 +29,9 @@ from shared.creative.styles import style_spec
 from shared.creative.typography import is_emphasised, load_font, text_width
 
 MIN_CONTRAST = 4.5
+# The spoken word's colour: coloured thin strokes lose contrast to the video's
+# half-resolution chroma, so it keeps a wide margin over the 4.5:1 floor.
+HIGHLIGHT_CONTRAST = 7.0
 Box = tuple[int, int, int, int]
 
 
@@ -64,12 +67,12 @@ class Colours:
     highlight_ink: RGB
 
 
-def _readable_on(colour: RGB, surface: RGB) -> RGB:
-    """`colour` darkened or lightened just enough to read on `surface` (>= 4.5:1)."""
+def _readable_on(colour: RGB, surface: RGB, target: float = MIN_CONTRAST + 0.2) -> RGB:
+    """`colour` darkened or lightened just enough to read on `surface` (>= `target`)."""
     towards = BLACK if relative_luminance(surface) > 0.18 else WHITE
     for step in range(21):
         candidate = mix(colour, towards, step / 20)
-        if contrast_ratio(candidate, surface) >= MIN_CONTRAST + 0.2:
+        if contrast_ratio(candidate, surface) >= target:
             return candidate
     return readable_text_color(surface)
 
@@ -86,7 +89,7 @@ def colours_for(style: str, palette: tuple[RGB, ...]) -> Colours:
         button = _readable_on(primary, WHITE) if relative_luminance(primary) > 0.5 else primary
         panel, panel_alpha = WHITE, 0.94
         panel_ink = _readable_on(mix(darkest, BLACK, 0.6), WHITE)
-        highlight = mix(primary, WHITE, 0.75)
+        highlight = _readable_on(primary, WHITE, HIGHLIGHT_CONTRAST)
         return Colours(
             field,
             mix(field, darkest, 0.12),
@@ -118,7 +121,7 @@ def colours_for(style: str, palette: tuple[RGB, ...]) -> Colours:
             button,
             readable_text_color(button),
             (12, 12, 16),
-            0.62,
+            0.75,
             WHITE,
             (255, 214, 10),
             BLACK,
@@ -139,7 +142,7 @@ def colours_for(style: str, palette: tuple[RGB, ...]) -> Colours:
         (14, 14, 18),
         0.8,
         WHITE,
-        block,
+        _readable_on(block, (14, 14, 18), HIGHLIGHT_CONTRAST),
         readable_text_color(block),
     )
 
@@ -264,23 +267,19 @@ def caption_page(
     base = _rounded((panel_w, panel_h), round(unit * 2.2), colours.panel, colours.panel_alpha)
     draw = ImageDraw.Draw(base)
     highlights: list[Layer] = []
-    hl_pad = round(unit * 0.5)
+    bar = max(2, round(unit * 0.5))
     for index, line in enumerate(lines):
         x = (panel_w - widths[index]) // 2
         y = pad_y + index * pitch
         for word in line:
             width = text_width(font, word)
             draw.text((x, y), word, font=font, fill=(*colours.panel_ink, 255))
-            size = (width + 2 * hl_pad, row + 2 * hl_pad)
-            mark = _rounded(size, round(unit * 0.8), colours.highlight)
-            ImageDraw.Draw(mark).text(
-                (hl_pad, hl_pad), word, font=font, fill=(*colours.highlight_ink, 255)
-            )
-            highlights.append(
-                Layer(
-                    mark, px + x - hl_pad, py + y - hl_pad, "caption", word, colours.highlight_ink
-                )
-            )
+            # The spoken word changes colour and is underlined: it reads on the same panel.
+            mark = Image.new("RGBA", (width + 2, row + bar + 2), (0, 0, 0, 0))
+            mark_draw = ImageDraw.Draw(mark)
+            mark_draw.text((1, 0), word, font=font, fill=(*colours.highlight, 255))
+            mark_draw.rectangle((1, row, width, row + bar - 1), fill=(*colours.highlight, 255))
+            highlights.append(Layer(mark, px + x - 1, py + y, "caption", word, colours.highlight))
             x += width + space
     text = " ".join(words)
     return CaptionPage(Layer(base, px, py, "caption", text, colours.panel_ink), tuple(highlights))

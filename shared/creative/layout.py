@@ -173,7 +173,11 @@ def scene_layout(design: SceneDesign) -> SceneLayout:
     block = _place_lines(fitted, (sx0, top, sx1, sy1), align, pad)
     product = None
     if design.has_product:
-        product = (sx0, block.box[3] + gap, sx1, captions[1] - gap)
+        # The product is a picture, not text: where the safe zone leaves it too little
+        # room (Reels), it may reach behind the caption band.
+        top = block.box[3] + gap
+        bottom = min(round(height * 0.9), max(captions[1] - gap, top + round(height * 0.3)))
+        product = (sx0, top, sx1, bottom)
     else:
         # Without a product the headline sits in the optical centre of the free space.
         free = captions[1] - gap - top

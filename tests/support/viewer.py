@@ -396,3 +396,86 @@ def check_layout(path: Path, layout: Mapping[str, Any]) -> list[str]:
                 f"{MIN_CONTRAST}:1 (ink {tuple(round(v) for v in seen.ink)}, {behind})"
             )
     return problems
+
+
+# --- Captions against the voice ----------------------------------------------------------
+
+_VTT_TIMING = re.compile(r"^(\S+)\s+-->\s+(\S+)")
+_VTT_TAG = re.compile(r"<(\d+:\d{2}:\d{2}\.\d{3}|\d{2}:\d{2}\.\d{3})>")
+
+
+def vtt_seconds(stamp: str) -> float:
+    """Seconds of a WebVTT timestamp (`hh:mm:ss.ttt` or `mm:ss.ttt`)."""
+    parts = [float(p) for p in stamp.split(":")]
+    seconds = 0.0
+    for part in parts:
+        seconds = seconds * 60 + part
+    return seconds
+
+
+@dataclass(frozen=True)
+class CueWord:
+    """A word of a WebVTT cue and the time it is said: its inline timestamp tag, the cue's
+    start for the first word; `timed` is False for a later word without a tag of its own
+    (it then carries the time of the tag before it)."""
+
+    word: str
+    start_s: float
+    timed: bool
+
+
+def vtt_words(text: str) -> list[CueWord]:
+    """Every word of every cue of a WebVTT file, in order, with its start time (karaoke
+    tags `<00:00:01.200>word`; other tags such as `<c>` are dropped)."""
+    out: list[CueWord] = []
+    for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
+        lines = block.strip().splitlines()
+        timing = next((i for i, line in enumerate(lines) if _VTT_TIMING.match(line)), None)
+        if timing is None:
+            continue
+        match = _VTT_TIMING.match(lines[timing])
+        assert match is not None
+        at = vtt_seconds(match.group(1))
+        payload = " ".join(lines[timing + 1 :])
+        first = True
+        for piece in re.split(r"(<[^>]*>)", payload):
+            if tag := _VTT_TAG.fullmatch(piece):
+                at, first = vtt_seconds(tag.group(1)), True
+                continue
+            if piece.startswith("<"):
+                continue
+            for word in piece.split():
+                out.append(CueWord(word, at, first))
+                first = False
+    return out
+
+
+def voice_onsets(
+    samples: np.ndarray,
+    rate: int,
+    hop_s: float = 0.01,
+    below_db: float = 30.0,
+    min_gap_s: float = 0.04,
+) -> list[float]:
+    """Times (seconds) where speech starts after a silence: the start of each 10 ms hop
+    whose RMS level rises above (speech level - `below_db`) after at least `min_gap_s`
+    under it (the speech level is the 95th percentile of the hops' levels). `samples`:
+    (n,) or (n, channels), as `decode_audio` gives them."""
+    mono = samples.mean(axis=1) if samples.ndim == 2 else samples
+    hop = max(1, round(hop_s * rate))
+    count = -(-mono.size // hop)
+    padded = np.pad(mono.astype(np.float64) ** 2, (0, count * hop - mono.size))
+    level = 10 * np.log10(np.maximum(padded.reshape(count, hop).mean(axis=1), 1e-12))
+    loud = level > float(np.percentile(level, 95)) - below_db
+    gap = max(1, round(min_gap_s / hop_s))
+    onsets, quiet = [], gap  # the file's start counts as silence
+    for index, voiced in enumerate(loud):
+        if voiced and quiet >= gap:
+            onsets.append(index * hop_s)
+        quiet = 0 if voiced else quiet + 1
+    return onsets
+
+
+def nearest_gap(time: float, times: Sequence[float]) -> float:
+    """How far `time` is from the nearest of `times` (infinity when there are none)."""
+    return min((abs(time - other) for other in times), default=float("inf"))

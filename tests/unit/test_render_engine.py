@@ -660,10 +660,12 @@ def _video_spec(product: Path, clip: Path, **changes: object) -> RenderSpec:
 
 
 def _footage_area(spec: RenderSpec, position: int) -> tuple[slice, slice]:
-    """Where a scene with the product shows its picture: the layout's product box."""
-    box = scene_layout(build_timeline(spec).slots[position].design).product
+    """Where a scene with the product shows its picture: the layout's product box, above
+    the caption band (where the box may reach behind the captions)."""
+    layout = scene_layout(build_timeline(spec).slots[position].design)
+    box = layout.product
     assert box is not None
-    return _inset(box, 4, 4)
+    return _inset((box[0], box[1], box[2], min(box[3], layout.captions[1])), 4, 4)
 
 
 @pytest.fixture(scope="module")

@@ -128,6 +128,7 @@ SCENE_ROLES = (
 )
 CONTROL_LINE = r"(?im)^\s*[-*]?\s*{key}\s*[:=]\s*([0-9]+(?:\.[0-9]+)?)"
 CLAIM_LINE = re.compile(r"(?im)^\s*(?:key message|claim)\s+\d+\s*:\s*(.+?)\s*$")
+WORD_RATE = re.compile(r"at most ([0-9.]+) words per second")
 BEATS_LINE = re.compile(r"(?im)^\s*beats\s*:\s*(.+?)\s*$")
 CTA_LINE = re.compile(r"(?im)^\s*call to action\s*:\s*(.+?)\s*$")
 CLAIM_BEATS = ("hook", "solution", "benefit")
@@ -199,8 +200,25 @@ def _grounded(scenes: list[dict[str, object]], prompt: str) -> list[dict[str, ob
             script = f"{claim}. {scene['script']}"
         else:
             caption, script = str(scene["caption"]), str(scene["script"])
-        grounded.append({**scene, "script": script, "caption": caption, "claim": claim})
+        budget = _word_budget(prompt, float(str(scene.get("duration_s", 3))))
+        grounded.append(
+            {**scene, "script": _within(script, budget), "caption": caption, "claim": claim}
+        )
     return grounded
+
+
+def _word_budget(prompt: str, seconds: float) -> int:
+    """The prompt's words-per-second rule for a scene of `seconds` (none: no limit)."""
+    rate = WORD_RATE.search(prompt)
+    return max(3, int(float(rate.group(1)) * seconds)) if rate else 10_000
+
+
+def _within(script: str, budget: int) -> str:
+    """The script cut to `budget` words at the end of a word, as a sentence."""
+    words = script.split()
+    if len(words) <= budget:
+        return script
+    return " ".join(words[:budget]).rstrip(",;:.!?") + "."
 
 
 def storyboard(prompt: str, system_prompt: str, seed: int) -> dict[str, object]:

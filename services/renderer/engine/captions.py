@@ -10,13 +10,14 @@ use: a clip only pays for the pages shown during it.
 from __future__ import annotations
 
 import bisect
+from dataclasses import replace
 
 import numpy as np
 
 from services.renderer.engine.overlay import Overlay
 from services.renderer.engine.spec import RenderSpec
 from services.renderer.engine.subtitles import Cue, caption_pages
-from services.renderer.engine.timeline import Timeline
+from services.renderer.engine.timeline import Timeline, build_timeline
 from shared.creative.layers import CaptionPage, caption_page, colours_for
 from shared.creative.layout import CAPTION_MAX_WORDS, scene_layout
 
@@ -24,7 +25,14 @@ MAX_CHARS = 32
 
 
 def pages_of(spec: RenderSpec) -> list[Cue]:
-    return caption_pages(list(spec.words), CAPTION_MAX_WORDS, MAX_CHARS)
+    """The caption pages, none running past the end of the video."""
+    total = build_timeline(spec).total_frames / spec.fps
+    pages = caption_pages(
+        [w for w in spec.words if w.start_s < total], CAPTION_MAX_WORDS, MAX_CHARS
+    )
+    return [
+        replace(cue, end_s=min(cue.end_s, total)) for cue in pages if cue.start_s < total - 0.05
+    ]
 
 
 class CaptionTrack:

@@ -85,9 +85,9 @@ def frame_bounds(durations: list[float], fps: int) -> list[int]:
 
 
 def is_end_card(spec: RenderSpec, position: int) -> bool:
-    """A cta scene is drawn as the end card, unless it was given a video clip."""
-    scene = spec.scenes[position]
-    return scene.video_path is None and scene.beat.strip().lower() == "cta"
+    """A cta scene is the end card: logo and button over its picture (a still plate, model
+    footage or an uploaded clip)."""
+    return spec.scenes[position].beat.strip().lower() == "cta"
 
 
 def scene_bounds(spec: RenderSpec) -> list[int]:
@@ -138,10 +138,10 @@ def build_timeline(spec: RenderSpec) -> Timeline:
         chooser = rng("motion", spec.seed, spec.variation, position)
         end_card = is_end_card(spec, position)
         video = scene.video_path is not None
-        if end_card:
-            path = end_card_path(chooser)
-        elif video:
+        if video:
             path = _STILL  # the footage moves by itself
+        elif end_card:
+            path = end_card_path(chooser)
         else:
             path = choose_path(look.motion, chooser, position, portrait)
         slots.append(

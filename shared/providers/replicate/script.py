@@ -38,6 +38,8 @@ from shared.models import GenerationRequest, HookAngle, Scene, Storyboard
 from shared.providers.local.planner import beat_plan, beats
 
 MIN_SCENE_S = 1.0
+# A voice-over reads about 2.5 words a second: more than that and the scene ends mid-line.
+WORDS_PER_SECOND = 2.5
 MAX_SCENES = 15
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
 
@@ -135,6 +137,8 @@ def _rules(facts: BriefFacts, arc: list[str]) -> list[str]:
         f"- A caption (the headline) has at most {HEADLINE_WORDS} words unless it is a key "
         "message, which is kept verbatim.",
         '- "claim" is the key message or claim the scene\'s caption shows, verbatim, or null.',
+        f"- A script is spoken during its scene: at most {WORDS_PER_SECOND:g} words per second "
+        "of the scene's duration_s (a 4 s scene: 10 words).",
     ]
 
 
