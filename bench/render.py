@@ -17,7 +17,7 @@ spoken line per scene, captions at reading speed) into a `--seconds` long video 
 Each runs in a fresh child process that reports wall seconds, CPU seconds (its own plus
 its children's, from getrusage RUSAGE_SELF + RUSAGE_CHILDREN) and peak RSS (ru_maxrss of
 itself and of its largest child). Prints both rows, the speed factor (video seconds per
-wall second) and the ratio reference wall / engine wall. Targets: ratio >= 1.0, engine
+wall second) and the ratio reference wall / engine wall. Targets: ratio >= 1.2, engine
 peak RSS < 400 MB. Exits 0 whether or not the targets are met.
 
     .venv/bin/python bench/render.py                    # 30 s, 1080x1920, 6 scenes
@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -203,7 +203,7 @@ def _usage() -> dict[str, float]:
 
 
 def run_engine(job: dict[str, Any], workers: int, threads: int) -> dict[str, Any]:
-    from services.renderer.engine import compose, probe, render_clip
+    from services.renderer.engine import compose, master_soundtrack, probe, render_clip
 
     out = Path(str(job["out"]))
     spec = build_spec(job, threads)
@@ -213,13 +213,19 @@ def run_engine(job: dict[str, Any], workers: int, threads: int) -> dict[str, Any
     start = time.perf_counter()
     # Longest scenes first, so the last clip to finish is a short one.
     order = sorted(range(1, len(scenes) + 1), key=lambda n: -scenes[n - 1].duration_s)
-    with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+    with (
+        ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool,
+        ThreadPoolExecutor(1) as beside,
+    ):
+        # As the renderer does: the soundtrack is mastered in a thread while clips encode.
+        soundtrack = beside.submit(master_soundtrack, spec)
         futures = [pool.submit(render_clip, spec, n, clips[n - 1]) for n in order]
         for future in as_completed(futures):
             future.result()
+        audio = soundtrack.result()
     clips_done = time.perf_counter()
     final = out / "engine.mp4"
-    compose(spec, clips, final)
+    compose(spec, clips, final, audio=audio)
     wall = time.perf_counter() - start
     after = _usage()
     info = probe(final)
@@ -391,7 +397,7 @@ def main() -> None:
         print(f"engine peak RSS (largest process): {peak:.0f} MB   target < 400 MB")
         if "reference" in best:
             ratio = float(best["reference"]["wall"]) / float(engine["wall"])
-            print(f"ratio reference wall / engine wall: {ratio:.2f}   target >= 1.0")
+            print(f"ratio reference wall / engine wall: {ratio:.2f}   target >= 1.2")
 
 
 if __name__ == "__main__":

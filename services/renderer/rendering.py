@@ -215,7 +215,16 @@ class Renderer:
             share = 100 / variations
             base = share * (variation - 1)
             with render_phase("clips", variation=variation, scenes=len(spec.scenes)):
-                clips = await self.clips(job_id, spec, variation, base, share * 0.8, report)
+                # The soundtrack is mastered in a thread while the clips encode.
+                soundtrack = asyncio.ensure_future(
+                    asyncio.to_thread(engine.master_soundtrack, spec)
+                )
+                try:
+                    clips = await self.clips(job_id, spec, variation, base, share * 0.8, report)
+                    audio = await soundtrack
+                except BaseException:
+                    soundtrack.cancel()
+                    raise
 
             async def composing(
                 fraction: float,
@@ -229,7 +238,7 @@ class Renderer:
             key = final_key(job_id, variation)
             self.storage.path(key).parent.mkdir(parents=True, exist_ok=True)
             with render_phase("compose", variation=variation):
-                info = await self.compose(spec, clips, key, composing)
+                info = await self.compose(spec, clips, key, composing, audio)
             poster = poster_key(job_id, variation)
             with render_phase("poster", variation=variation):
                 await asyncio.to_thread(
@@ -302,6 +311,7 @@ class Renderer:
         clips: list[Path],
         key: str,
         report: Callable[[float], Awaitable[None]],
+        audio: engine.EncodedAudio | None = None,
     ) -> engine.VideoInfo:
         loop = asyncio.get_running_loop()
 
@@ -309,7 +319,7 @@ class Renderer:
             asyncio.run_coroutine_threadsafe(_coroutine(report(fraction)), loop)
 
         return await asyncio.to_thread(
-            engine.compose, spec, clips, self.storage.path(key), progress
+            engine.compose, spec, clips, self.storage.path(key), progress, audio
         )
 
 

@@ -11,15 +11,17 @@ argument and result is a picklable dataclass or path.
     clip_is_current(spec, n, path)            may a checkpointed clip be reused?
 """
 
+from services.renderer.engine.audio import EncodedAudio
 from services.renderer.engine.checkpoint import clip_fingerprint, clip_is_current
 from services.renderer.engine.clip import render_clip
-from services.renderer.engine.compose import compose
+from services.renderer.engine.compose import compose, master_soundtrack
 from services.renderer.engine.probe import poster_frame, probe
 from services.renderer.engine.reframe import reframe
 from services.renderer.engine.spec import RenderCanceled, RenderSpec, SceneInput, VideoInfo
 from services.renderer.engine.spoken import spoken_words
 
 __all__ = [
+    "EncodedAudio",
     "RenderCanceled",
     "RenderSpec",
     "SceneInput",
@@ -27,6 +29,7 @@ __all__ = [
     "clip_fingerprint",
     "clip_is_current",
     "compose",
+    "master_soundtrack",
     "poster_frame",
     "probe",
     "reframe",

@@ -19,8 +19,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d, uniform_filter1d
-from scipy.signal import resample_poly
 
 from services.renderer.engine.music import music_plan, tempo_range
 from services.renderer.engine.spec import RenderSpec
@@ -99,6 +97,8 @@ def onset_envelope(samples: np.ndarray, rate: int) -> tuple[np.ndarray, float]:
     mono = np.asarray(samples, dtype=np.float64)
     if mono.ndim == 2:
         mono = mono.mean(axis=0)
+    from scipy.signal import resample_poly  # lazily: clip workers never track beats
+
     mono = resample_poly(mono, _ENVELOPE_RATE, rate) if rate != _ENVELOPE_RATE else mono
     if mono.size < _FRAME + _HOP:
         return np.zeros(1), _ENVELOPE_RATE / _HOP
@@ -158,6 +158,8 @@ def track_beats(samples: np.ndarray, rate: int) -> BeatGrid:
     uses every beat of the track rather than one lag. Phase: the comb's best phase."""
     envelope, env_rate = onset_envelope(samples, rate)
     envelope = envelope[: round(_MAX_TRACK_S * env_rate)]
+    from scipy.ndimage import gaussian_filter1d, uniform_filter1d
+
     smooth = gaussian_filter1d(envelope, sigma=0.008 * env_rate)
     # Minus its local mean (0.5 s): slow swells (pad attacks, fades) would otherwise make
     # the shortest lags the most alike and hide the beat's peak in the autocorrelation.

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import av
 
-from services.renderer.engine.audio import build_soundtrack, encode_mastered
+from services.renderer.engine.audio import EncodedAudio, build_soundtrack, encode_mastered
 from services.renderer.engine.encode import atomic_output
 from services.renderer.engine.probe import probe
 from services.renderer.engine.spec import RenderSpec, VideoInfo
@@ -48,25 +48,31 @@ class _Reporter:
             self.callback(min(1.0, max(0.0, fraction)))
 
 
+def master_soundtrack(spec: RenderSpec) -> EncodedAudio:
+    """The video's soundtrack, mastered and AAC-encoded (picklable: it can be made in a
+    clip worker while the other clips encode, and handed to `compose`)."""
+    timeline = build_timeline(spec)
+    soundtrack = build_soundtrack(spec, timeline.total_frames / spec.fps)
+    return encode_mastered(soundtrack)
+
+
 def compose(
     spec: RenderSpec,
     clip_paths: list[Path],
     out_path: Path,
     progress: Progress | None = None,
+    audio: EncodedAudio | None = None,
 ) -> VideoInfo:
     """Join `clip_paths` (one per scene, in order, from `render_clip`) and the soundtrack
-    into `out_path`. `progress(fraction)` is called at least every ~0.5 s of work.
-    ValueError if a clip is missing, has the wrong frame count or a different encoding."""
+    (`audio` from `master_soundtrack`, else made here) into `out_path`. `progress(fraction)`
+    is called at least every ~0.5 s of work. ValueError if a clip is missing, has the wrong
+    frame count or a different encoding."""
     timeline = build_timeline(spec)
     if len(clip_paths) != len(timeline.slots):
         raise ValueError(f"expected {len(timeline.slots)} clips, got {len(clip_paths)}")
     report = _Reporter(progress)
     report(0.0, force=True)
-    duration = timeline.total_frames / spec.fps
-    soundtrack = build_soundtrack(spec, duration)
-    report(0.1)
-    encoded = encode_mastered(soundtrack)
-    del soundtrack
+    encoded = audio if audio is not None else master_soundtrack(spec)
     report(0.3)
     out_path = Path(out_path)
     options = {"movflags": "+faststart"}
@@ -80,8 +86,8 @@ def compose(
             video = out.add_stream_from_template(template)
             extradata = template.codec_context.extradata
         audio_template = audio_in.streams.audio[0]
-        audio = out.add_stream_from_template(audio_template)
-        muxer = _Interleaver(out, _audio_packets(audio_in, audio_template, audio))
+        audio_out = out.add_stream_from_template(audio_template)
+        muxer = _Interleaver(out, _audio_packets(audio_in, audio_template, audio_out))
         offset = 0
         for number, (slot, path) in enumerate(zip(timeline.slots, clip_paths, strict=True), 1):
             copied = _copy_clip(Path(path), number, extradata, offset, spec.fps, video, muxer)

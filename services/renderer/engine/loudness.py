@@ -10,11 +10,9 @@ decoder or DAC will reproduce.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
-import pyloudnorm
-from scipy.ndimage import minimum_filter1d, uniform_filter1d
-from scipy.signal import resample_poly
 
 SAMPLE_RATE = 48_000
 OVERSAMPLE = 4
@@ -37,6 +35,8 @@ def integrated_loudness(samples: np.ndarray, rate: int = SAMPLE_RATE) -> float:
         # The meter needs one whole gating block; silence does not change the gated mean.
         data = np.pad(data, ((0, block - data.shape[0]), (0, 0)))
     with np.errstate(divide="ignore"):
+        import pyloudnorm  # lazily: clip workers never measure loudness
+
         loudness = pyloudnorm.Meter(rate).integrated_loudness(data)
     return float(loudness)
 
@@ -50,7 +50,7 @@ def _oversampled_chunks(samples: np.ndarray) -> list[np.ndarray]:
     for start in range(0, length, step):
         stop = min(length, start + step)
         lo, hi = max(0, start - _CHUNK_MARGIN), min(length, stop + _CHUNK_MARGIN)
-        up = resample_poly(samples[:, lo:hi].astype(np.float32), OVERSAMPLE, 1, axis=1)
+        up = _resample_poly()(samples[:, lo:hi].astype(np.float32), OVERSAMPLE, 1, axis=1)
         core = np.abs(up[:, (start - lo) * OVERSAMPLE : (stop - lo) * OVERSAMPLE])
         out.append(core.max(axis=0))
     return out
@@ -107,6 +107,8 @@ def limiter_gain(peaks: np.ndarray, ceiling_dbtp: float) -> np.ndarray:
     # what the block needs, and the gain ramps down linearly ahead of the peak.
     ahead = max(1, round(_LOOKAHEAD_S / _CONTROL_S))
     size = ahead + 1
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d
+
     lowest = minimum_filter1d(released, size, origin=-(size // 2), mode="nearest")
     smooth = uniform_filter1d(lowest, size, origin=(size - 1) // 2, mode="nearest")
     smooth = np.minimum(smooth, released)
@@ -155,3 +157,11 @@ def master(
             break
         gain_db += error
     return out
+
+
+def _resample_poly() -> Any:
+    """scipy's polyphase resampler, imported on first use: the clip workers import this
+    module through the engine but never measure, and scipy costs them ~60 MB each."""
+    from scipy.signal import resample_poly
+
+    return resample_poly

@@ -86,21 +86,31 @@ def _plate(spec: RenderSpec, slot: Slot, layers: SceneLayers) -> PaddedSource:
 
 @dataclass
 class _Animated:
-    overlay: Overlay
+    layer: Layer
+    size: tuple[int, int]
     delay_s: float
     rise: int  # pixels the layer rises over its reveal
     fade: bool  # False: fully opaque from the start (the hook: text on the first frame)
+    _overlay: Overlay | None = None
+
+    @property
+    def overlay(self) -> Overlay:
+        # Built on first use: a neighbour's scene, drawn only for a transition, never
+        # shows its reveal, and converting every word costs more than the frames it is in.
+        if self._overlay is None:
+            layer = self.layer
+            self._overlay = Overlay(layer.image, layer.x, layer.y, self.size)
+        return self._overlay
 
 
 class TextLayers:
-    """The scene's layers as overlays: animated until REVEAL_S, then one settled overlay."""
+    """The scene's layers as overlays: animated until REVEAL_S, then one settled overlay
+    (each converted on first use)."""
 
     def __init__(self, layers: SceneLayers, size: tuple[int, int], style: Style, first: bool):
-        self.settled: Overlay | None = None
-        parts: list[Layer] = [*layers.surfaces, *layers.words, *layers.end_card]
-        flat = flatten(parts, "scene", "", (0, 0, 0))
-        if flat is not None:
-            self.settled = Overlay(flat.image, flat.x, flat.y, size)
+        self.size = size
+        self._parts: list[Layer] = [*layers.surfaces, *layers.words, *layers.end_card]
+        self._settled: Overlay | None = None
         self.animated: list[_Animated] = []
         by_line = style_spec(style).reveal == "lines"
         block = layers.layout.headline
@@ -111,27 +121,27 @@ class TextLayers:
         count = max(1, len(words))
         stagger = (REVEAL_S - WORD_S) / max(1, count - 1)
         line_of = _line_numbers(layers)
-        for surface, line in zip(layers.surfaces, range(len(layers.surfaces)), strict=False):
+        for line, surface in enumerate(layers.surfaces):
             delay = _delay(line_of, line, stagger, by_line)
-            self.animated.append(
-                _Animated(Overlay(surface.image, surface.x, surface.y, size), delay, 0, not first)
-            )
+            self.animated.append(_Animated(surface, size, delay, 0, not first))
         for index, word in enumerate(words):
             delay = line_of[index] * 0.1 if by_line else index * stagger
-            self.animated.append(
-                _Animated(Overlay(word.image, word.x, word.y, size), delay, rise, not first)
-            )
+            self.animated.append(_Animated(word, size, delay, rise, not first))
         for order, layer in enumerate(layers.end_card):
-            self.animated.append(
-                _Animated(
-                    Overlay(layer.image, layer.x, layer.y, size), 0.1 * order, rise // 2 or 8, True
-                )
-            )
+            self.animated.append(_Animated(layer, size, 0.1 * order, rise // 2 or 8, True))
+
+    @property
+    def settled(self) -> Overlay | None:
+        if self._settled is None and self._parts:
+            flat = flatten(self._parts, "scene", "", (0, 0, 0))
+            if flat is not None:
+                self._settled = Overlay(flat.image, flat.x, flat.y, self.size)
+        return self._settled
 
     def apply(self, buffer: np.ndarray, seconds: float) -> None:
         if seconds >= REVEAL_S + 0.05:
-            if self.settled is not None:
-                self.settled.apply(buffer)
+            if (settled := self.settled) is not None:
+                settled.apply(buffer)
             return
         for part in self.animated:
             p = ease_out((seconds - part.delay_s) / WORD_S)

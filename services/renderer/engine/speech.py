@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
 
 HOP_S = 0.01
 _SILENT_DBFS = -60.0  # a voice whose speech level is under this is taken as silence
@@ -153,6 +152,8 @@ def _candidates(
         if b - a >= min_pause or a == 0 or b == voiced.size:
             positions.append((a + b) // 2)
             costs.append(-_PAUSE_BONUS * min(b - a, 30) / 10)
+    from scipy.ndimage import uniform_filter1d  # lazily: scipy is heavy
+
     smooth = uniform_filter1d(level, 3, mode="nearest")
     floor = speech - _VOICED_DB
     inner = np.flatnonzero(
