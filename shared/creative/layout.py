@@ -159,7 +159,8 @@ def scene_layout(design: SceneDesign) -> SceneLayout:
     if design.wide:
         # Landscape: the headline on the left, the product on the right.
         text_right = sx0 + round((sx1 - sx0) * (0.56 if design.has_product else 1.0))
-        fitted = fit_headline(design, text_right - sx0 - 2 * pad[0])
+        # A wide frame has room across: the headline sets larger than the 3% floor.
+        fitted = fit_headline(design, text_right - sx0 - 2 * pad[0], 1.6)
         block = _place_lines(fitted, (sx0, sy0, text_right, sy1), "left", pad)
         free_h = captions[1] - gap - sy0
         shift = max(0, (free_h - (block.box[3] - block.box[1])) // 2)

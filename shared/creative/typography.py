@@ -272,6 +272,14 @@ def _wrap(words: Sequence[str], font: Font, width: int, max_words: int) -> list[
     return lines
 
 
+def _hyphen_parts(word: str) -> list[str]:
+    """'Dermatologist-tested' as ['Dermatologist-', 'tested'] (a word without one: itself)."""
+    head, dash, tail = word.partition("-")
+    if not dash or not head or not tail:
+        return [word]
+    return [f"{head}-", *_hyphen_parts(tail)]
+
+
 def _fits(lines: list[list[str]], font: Font, width: int) -> bool:
     return all(text_width(font, " ".join(line)) <= width for line in lines)
 
@@ -304,6 +312,10 @@ def fit_text(
         size = min_px
         font = load_font(size, face, brand)
         lines = _wrap(words, font, width, max_words)
+        if not _fits(lines, font, width):
+            # A compound wider than the line breaks after its hyphen before anything shrinks.
+            words = [part for word in words for part in _hyphen_parts(word)]
+            lines = _wrap(words, font, width, max_words)
         while not _fits(lines, font, width) and size > 8:
             size -= 1
             font = load_font(size, face, brand)

@@ -9,6 +9,7 @@ drawn from; each is converted to an overlay once and blended per frame.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +17,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from services.renderer.engine.looks import rng
+from services.renderer.engine.motion import choose_path
 from services.renderer.engine.overlay import Overlay
 from services.renderer.engine.scaler import PaddedSource, SubpixelScaler
 from services.renderer.engine.spec import RenderSpec
 from services.renderer.engine.timeline import Slot, Timeline
+from services.renderer.engine.transitions import blend
 from services.renderer.engine.video import VideoSource
 from shared.creative.frame import SceneLayers, scene_layers
 from shared.creative.layers import Layer, flatten
@@ -30,6 +34,9 @@ from shared.models import Style
 # The plate is drawn this much larger than the frame: the motion zooms into it by up to
 # ~15%, and upscaling would soften text-free edges such as the product's.
 PLATE_SCALE = 1.12
+# A scene longer than this cuts to a second shot halfway (blended over SHOT_BLEND_S).
+LONG_SCENE_S = 6.5
+SHOT_BLEND_S = 0.3
 # Kinetic reveal: every word in within REVEAL_S of the cut, each eased over WORD_S.
 REVEAL_S = 0.4
 WORD_S = 0.25
@@ -64,9 +71,22 @@ def _file_key(path: Path | None) -> tuple[str, int, int] | None:
     return (str(path), stat.st_mtime_ns, stat.st_size)
 
 
-def _plate(spec: RenderSpec, slot: Slot, layers: SceneLayers) -> PaddedSource:
+def _closer(box: tuple[int, int, int, int], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A product box grown by a fifth, downwards and to the sides (its top stays below
+    the headline; inside the frame): the second shot of a long scene comes in closer."""
+    x0, y0, x1, y1 = box
+    dx, dy = (x1 - x0) // 10, (y1 - y0) // 5
+    return (max(0, x0 - dx), y0, min(size[0], x1 + dx), min(size[1], y1 + dy))
+
+
+def _plate(spec: RenderSpec, slot: Slot, layers: SceneLayers, shot: int = 1) -> PaddedSource:
     scene = spec.scenes[slot.position]
-    key = (slot.design, _file_key(scene.frame_path), _file_key(spec.product_path))
+    design, layout = slot.design, layers.layout
+    if shot > 1:
+        design = dataclasses.replace(design, seed=f"{design.seed}/shot{shot}")
+        if layout.product is not None:
+            layout = dataclasses.replace(layout, product=_closer(layout.product, design.size))
+    key = (design, layout.product, _file_key(scene.frame_path), _file_key(spec.product_path))
     source = _plates.get(key)
     if source is not None:
         _plates.move_to_end(key)
@@ -74,9 +94,9 @@ def _plate(spec: RenderSpec, slot: Slot, layers: SceneLayers) -> PaddedSource:
     size = (round(spec.width * PLATE_SCALE / 2) * 2, round(spec.height * PLATE_SCALE / 2) * 2)
     picture = load_picture(scene.frame_path, size) if scene.frame_path is not None else None
     product = None
-    if slot.design.has_product and picture is None and spec.product_path is not None:
+    if design.has_product and picture is None and spec.product_path is not None:
         product = decode_product(spec.product_path.read_bytes())
-    image = draw_plate(slot.design, layers.layout, product, PLATE_SCALE, picture)
+    image = draw_plate(design, layout, product, PLATE_SCALE, picture)
     source = PaddedSource.from_image(image)
     _plates[key] = source
     while len(_plates) > _CACHE_SIZE:
@@ -187,19 +207,51 @@ class SceneRenderer:
         scene = spec.scenes[slot.position]
         layers = scene_layers(slot.design, spec.logo_path if slot.end_card else None)
         self.layers = layers
+        self.cut: int | None = None
         if slot.video and scene.video_path is not None:
             self.video = VideoSource(scene.video_path, spec.size, f"scene {scene.index}")
         else:
             self.source = _plate(spec, slot, layers)
             self.source_size = (self.source.width, self.source.height)
+            if not slot.end_card and slot.frames > LONG_SCENE_S * spec.fps:
+                # A long scene cuts to a second, closer shot halfway, the headline staying:
+                # a held picture loses the viewer, and the brief has no more to say here.
+                self.cut = slot.start + slot.frames // 2
+                self.second = _plate(spec, slot, layers, shot=2)
+                chooser = rng("second shot", spec.seed, spec.variation, slot.position)
+                self.second_path = choose_path("mixed", chooser, slot.position + 1,
+                                               spec.height > spec.width)  # fmt: skip
         self.text = TextLayers(layers, spec.size, slot.design.style, slot.position == 0)
+
+    def _picture(self, frame: int) -> np.ndarray:
+        slot = self.slot
+        if self.cut is None:
+            window = slot.path.window(slot.progress(frame), self.source_size, self.size)
+            return self.scaler.render(self.source, window)
+        first_span = self.cut - (slot.start - slot.fade_in)
+        second_span = slot.end + slot.fade_out - self.cut
+        blend_half = max(1, round(SHOT_BLEND_S * self.fps / 2))
+        if frame < self.cut + blend_half:
+            u = (frame - (slot.start - slot.fade_in) + 0.5) / (first_span + blend_half)
+            first = self.scaler.render(
+                self.source, slot.path.window(u, self.source_size, self.size)
+            )
+            if frame < self.cut - blend_half:
+                return first
+        v = (frame - (self.cut - blend_half) + 0.5) / (second_span + blend_half)
+        second = self.scaler.render(
+            self.second, self.second_path.window(v, self.source_size, self.size)
+        )
+        if frame >= self.cut + blend_half:
+            return second
+        p = (frame - (self.cut - blend_half) + 0.5) / (2 * blend_half)
+        return blend("dissolve", first, second, p, self.size)
 
     def render(self, frame: int) -> np.ndarray:
         if self.video is not None:
             buffer = self.video.render(self.slot.video_time(frame, self.fps))
         else:
-            window = self.slot.path.window(self.slot.progress(frame), self.source_size, self.size)
-            buffer = self.scaler.render(self.source, window)
+            buffer = self._picture(frame)
         self.text.apply(buffer, self.slot.seconds_in(frame, self.fps))
         return buffer
 

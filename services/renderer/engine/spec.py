@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 # Bump when a change alters the pixels or timing of clips, so checkpointed clips made by an
 # older engine are not reused (see `clip_fingerprint`).
-ENGINE_VERSION = "2"
+ENGINE_VERSION = "3"
 
 MAX_SIDE = 4096
 BEATS = ("hook", "problem", "solution", "benefit", "cta")
