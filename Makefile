@@ -2,7 +2,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-tools soak lint bench clean demo
+.PHONY: setup run test test-fast test-tools soak lint bench clean demo
 
 setup: $(STAMP)
 
@@ -31,6 +31,14 @@ test-tools:
 
 test: setup test-tools
 	$(PY) -m pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=85 -q --durations=20
+
+# The quick loop while editing (about 75 s here): unit and contract tests plus the CLI's
+# pure parts, nothing that starts NATS, the workers or the whole system (one contract test
+# opens the docs in Chromium, a few seconds). `make test` stays the whole suite.
+FAST_TESTS := tests/unit tests/contracts tests/cli/test_cli_units.py
+
+test-fast: setup test-tools
+	$(PY) -m pytest -q $(FAST_TESTS)
 
 soak: setup
 	$(PY) -m pytest -m soak -q

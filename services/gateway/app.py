@@ -4,7 +4,6 @@ database, bus, outbox relay and projection consumer as cleanup contexts."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -41,6 +40,7 @@ from shared.logging import get_logger
 from shared.service import shutdown_budget
 from shared.settings import Settings
 from shared.storage import LocalStorage
+from shared.tasks import stop_task
 
 log = get_logger(__name__)
 
@@ -128,8 +128,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     yield
     stop.set()
     for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await asyncio.wait_for(task, timeout=15)
+        await stop_task(task, timeout_s=15)
 
 
 async def _end_streams(app: web.Application) -> None:

@@ -9,7 +9,6 @@ attempt than the job's, or about a stage that is no longer running, changes noth
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -30,6 +29,7 @@ from shared.events import DeadLettered
 from shared.logging import get_logger, log_context
 from shared.models import JobStatus
 from shared.settings import Settings
+from shared.tasks import stop_task
 
 log = get_logger(__name__)
 
@@ -165,5 +165,4 @@ async def dead_letters_context(app: web.Application) -> AsyncIterator[None]:
     )
     yield
     stop.set()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await asyncio.wait_for(task, timeout=15)
+    await stop_task(task, timeout_s=15)

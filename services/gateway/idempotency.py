@@ -36,6 +36,7 @@ from services.gateway.middlewares import principal_of
 from services.gateway.uploads import FORM_OVERHEAD, READ_CHUNK
 from shared.db import NOW_SQL, Database
 from shared.logging import get_logger
+from shared.tasks import stop_task
 
 log = get_logger(__name__)
 
@@ -76,7 +77,9 @@ class Remembered:
     body: bytes
 
     def replay(self) -> web.Response:
-        assert self.status is not None
+        if self.status is None:
+            # `complete` stores the status with `done`; a done key without one is corrupt.
+            raise RuntimeError("idempotency record is done but has no response status")
         return web.Response(
             body=self.body, status=self.status, headers={**self.headers, REPLAYED: "true"}
         )
@@ -210,10 +213,10 @@ async def _first(
         await asyncio.shield(store.release(client_id, key))
         raise
     body = await _body_bytes(response)
-    if not 200 <= response.status < 300 or body is None:
+    # Only an in-memory response has a body to remember (a stream or a file has none).
+    if not isinstance(response, web.Response) or not 200 <= response.status < 300 or body is None:
         await store.release(client_id, key)
         return response
-    assert isinstance(response, web.Response)
     if known is None:
         known = file_fingerprint(request.method, request.path_qs, orjson.loads(body)["sha256"])
     await store.complete(client_id, key, known, response, body)
@@ -274,5 +277,4 @@ async def idempotency_pruning(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(prune(), name="idempotency-pruning")
     yield
     stop.set()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await asyncio.wait_for(task, timeout=5)
+    await stop_task(task, timeout_s=5)

@@ -72,6 +72,13 @@ def require(record: JobRecord, allowed: tuple[JobStatus, ...], action: str) -> N
         )
 
 
+def storyboard_of(record: JobRecord) -> Storyboard:
+    """The job's storyboard, or a Conflict when it has none yet."""
+    if record.job.storyboard is None:
+        raise Conflict(f"job {record.job.id} has no storyboard yet", {"status": record.job.status})
+    return record.job.storyboard
+
+
 class JobStore:
     def __init__(self, db: Database, on_outbox: Callable[[], None] = lambda: None) -> None:
         self.db = db
@@ -148,8 +155,7 @@ class JobStore:
         async with self.db.transaction() as tx:
             record = await load(tx, job_id)
             require(record, EDITABLE, "edit the storyboard")
-            assert record.job.storyboard is not None
-            storyboard = apply_edit(record.job.storyboard, edit)
+            storyboard = apply_edit(storyboard_of(record), edit)
             await write(
                 tx,
                 job_id,
@@ -169,8 +175,7 @@ class JobStore:
         async with self.db.transaction() as tx:
             record = await load(tx, job_id)
             require(record, EDITABLE, "refine a scene")
-            storyboard = record.job.storyboard
-            assert storyboard is not None
+            storyboard = storyboard_of(record)
             if not any(scene.index == index for scene in storyboard.scenes):
                 raise NotFound(
                     f"scene {index} not found (the storyboard has {len(storyboard.scenes)})"
@@ -200,14 +205,14 @@ class JobStore:
         async with self.db.transaction() as tx:
             record = await load(tx, job_id)
             require(record, (JobStatus.storyboard_ready,), "approve")
-            assert record.job.storyboard is not None
+            storyboard = storyboard_of(record)
             ready = Progress(stage="approved", percent=100, message="ready to render")
             await tx.execute(
                 f"UPDATE generated_videos SET status = ?, approved = 1, approved_at = {NOW_SQL},"
                 f" progress = ?, updated_at = {NOW_SQL} WHERE id = ?",
                 (JobStatus.approved, ready.model_dump_json(), job_id),
             )
-            approved = JobApproved(storyboard=record.job.storyboard)
+            approved = JobApproved(storyboard=storyboard)
             await enqueue(tx, event_for(record, approved))
             record = await load(tx, job_id)
         self.on_outbox()
@@ -226,7 +231,7 @@ class JobStore:
         async with self.db.transaction() as tx:
             record = await load(tx, job_id)
             self.check_renderable(record)
-            assert record.job.storyboard is not None
+            storyboard = storyboard_of(record)
             progress = Progress(stage="rendering", percent=0, message="waiting for a renderer")
             await write(
                 tx,
@@ -243,7 +248,7 @@ class JobStore:
                     estimated_cost=estimate.total_usd,
                     cost_items=cost_items_json(estimate.items),
                 )
-            render = RenderRequested(request=record.request, storyboard=record.job.storyboard)
+            render = RenderRequested(request=record.request, storyboard=storyboard)
             await enqueue(tx, event_for(record, render))
             record = await load(tx, job_id)
         self.on_outbox()

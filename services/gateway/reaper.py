@@ -38,6 +38,7 @@ from shared.bus import Bus
 from shared.db import NOW_SQL, Database, Transaction
 from shared.logging import get_logger, log_context
 from shared.models import JobStatus
+from shared.tasks import stop_task
 
 log = get_logger(__name__)
 
@@ -85,7 +86,8 @@ class Reaper:
             "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?) AS cutoff",
             (f"-{self.timeout_s:.3f} seconds",),
         )
-        assert row is not None
+        if row is None:
+            raise RuntimeError("reaper: SQLite returned no row for the cutoff time")
         cutoff: str = row["cutoff"]
         running = list(RUNNING)
         marks = ", ".join("?" for _ in running)
@@ -232,5 +234,4 @@ async def reaper_context(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(reaper.run(stop), name="reaper")
     yield
     stop.set()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await asyncio.wait_for(task, timeout=15)
+    await stop_task(task, timeout_s=15)

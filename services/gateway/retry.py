@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.gateway import billing
-from services.gateway.errors import Conflict
+from services.gateway.errors import Conflict, NotFound
 from services.gateway.keys import DB, STORE
 from services.gateway.openapi import ERROR, IDEMPOTENCY_KEY, Response, operation
 from services.gateway.reaper import announce, stage_label
@@ -72,7 +72,9 @@ async def restart_failed(db: Database, job_id: str) -> Outcome:
 async def retry_job(request: web.Request) -> web.Response:
     entry = await _visible(request)
     record = await request.app[STORE].get(entry.job.id)
-    assert record is not None
+    if record is None:
+        # The cache saw it, but the row is gone (deleted meanwhile).
+        raise NotFound(f"job {entry.job.id} not found")
     stage = check_retryable(record)
     # Paid work reserves its money again first (the failure released it).
     await billing.reserve(

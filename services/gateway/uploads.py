@@ -260,7 +260,8 @@ def _kind(value: str) -> AssetKind | None:
 
 
 async def _ingest(bus: Bus, asset_id: str, client_id: str, temp: str, form: UploadForm) -> Asset:
-    assert form.size is not None
+    if form.size is None:
+        raise ApiError("the multipart field `file` is required")
     body = IngestRequest(
         asset_id=asset_id,
         client_id=client_id,

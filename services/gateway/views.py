@@ -258,7 +258,9 @@ async def render_job(request: web.Request) -> web.Response:
     entry = await _visible(request)
     store = request.app[STORE]
     record = await store.get(entry.job.id)
-    assert record is not None
+    if record is None:
+        # The cache saw it, but the row is gone (deleted meanwhile).
+        raise NotFound(f"job {entry.job.id} not found")
     store.check_renderable(record)
     estimated = await billing.reserve(
         request, record.job.id, record.client_id, "render", record.request, record.job.storyboard

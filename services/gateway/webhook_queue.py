@@ -4,6 +4,7 @@ client's signing secret."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 from typing import Literal
 
@@ -95,7 +96,13 @@ async def client_secret(db: Database, client_id: str) -> WebhookSecret:
         row = await tx.fetchone(
             "SELECT key, rotated_at FROM webhook_secrets WHERE client_id = ?", (client_id,)
         )
-    assert row is not None
+    return _secret_from(row, client_id)
+
+
+def _secret_from(row: sqlite3.Row | None, client_id: str) -> WebhookSecret:
+    # Read back in the transaction that wrote it: the row is always there.
+    if row is None:
+        raise RuntimeError(f"webhook secret of client {client_id} missing after its write")
     return WebhookSecret(key=row["key"], rotated_at=row["rotated_at"])
 
 
@@ -111,8 +118,7 @@ async def rotate_secret(db: Database, client_id: str) -> WebhookSecret:
         row = await tx.fetchone(
             "SELECT key, rotated_at FROM webhook_secrets WHERE client_id = ?", (client_id,)
         )
-    assert row is not None
-    return WebhookSecret(key=row["key"], rotated_at=row["rotated_at"])
+    return _secret_from(row, client_id)
 
 
 async def signing_secrets(db: Database, client_id: str) -> list[str]:

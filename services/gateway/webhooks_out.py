@@ -13,7 +13,6 @@ body's `occurred_at` tells which state is newer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import random
 import sqlite3
@@ -44,6 +43,7 @@ from shared.db import NOW_SQL, Database
 from shared.logging import get_logger
 from shared.models import GenerationRequest
 from shared.settings import Settings
+from shared.tasks import stop_task
 
 log = get_logger(__name__)
 
@@ -335,8 +335,7 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(dispatcher.run(stop), name="webhook-dispatcher")
     yield
     stop.set()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await asyncio.wait_for(task, timeout=15)
+    await stop_task(task, timeout_s=15)
 
 
 def add_webhook_routes(app: web.Application) -> None:

@@ -99,6 +99,8 @@ class RendererHandlers:
             )
         except JobWasCanceled:
             return
+        except TransientError:
+            raise
         except Exception as exc:
             log.exception("export.failed")
             failed = RenderFailed(error_message=_reason("export", exc), export_id=data.export_id)

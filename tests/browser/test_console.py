@@ -162,7 +162,7 @@ async def test_console_takes_a_brief_to_played_videos(
 
     # The first Tab reaches the skip link, with a visible focus ring.
     await page.keyboard.press("Tab")
-    assert await page.evaluate("document.activeElement.textContent") == "Skip to content"
+    await expect(page.locator(":focus")).to_have_text("Skip to content")
     await assert_focus_visible(page)
 
     # A pasted token that is not a JWT is refused with the reason.
@@ -203,7 +203,8 @@ async def test_console_takes_a_brief_to_played_videos(
     await chooser.set_files(str(product_png(tmp_path / "serum.png")))
     preview = page.get_by_role("img", name="Preview of serum.png")
     await expect(preview).to_be_visible()
-    assert await preview.evaluate("img => img.complete && img.naturalWidth") == 160
+    await expect(preview).to_have_js_property("complete", True)
+    await expect(preview).to_have_js_property("naturalWidth", 160)
     await expect(page.locator(".asset-card.accepted")).to_contain_text(
         "Accepted: image · 160×160 px"
     )
@@ -288,7 +289,7 @@ async def test_console_takes_a_brief_to_played_videos(
     await page.get_by_role("button", name="Refine scene 2").click()
     await expect(page.locator("#scene-2-revision")).to_have_text("Revision 2", timeout=30_000)
     await expect(page.locator("#job-status")).to_have_text("Storyboard ready for review")
-    assert await page.locator("#scene-2-frame").get_attribute("src") != old_frame
+    await expect(page.locator("#scene-2-frame")).not_to_have_attribute("src", old_frame or "")
     await expect(page.locator("#scene-2-frame")).to_have_js_property("complete", True)
     await shots.take("refined")
 
@@ -298,6 +299,7 @@ async def test_console_takes_a_brief_to_played_videos(
     await page.keyboard.press("Enter")
     await expect(page.locator("#scene-1-caption")).to_have_value(before[1])
     await expect(page.locator("#scene-2-caption")).to_have_value(before[0])
+    await expect(page.locator(":focus")).to_have_id(re.compile(r"^scene-2-"))
     assert (await assert_focus_visible(page)).startswith("scene-2-")
     job = await server_job(system, job_id)
     assert [s["caption"] for s in job["storyboard"]["scenes"][:2]] == before[1::-1]
@@ -359,7 +361,7 @@ async def test_console_takes_a_brief_to_played_videos(
     square = await play_and_seek(page, "#exports-list video")
     assert square["width"] == square["height"] > 0, square
     export_link = page.get_by_role("link", name="Download export 1:1 of variation 2")
-    assert "/exports/" in (await export_link.get_attribute("href") or "")
+    await expect(export_link).to_have_attribute("href", re.compile("/exports/"))
 
     # Estimated and actual cost are both shown (the local engine is free).
     await expect(page.locator("#cost-estimated")).to_have_text("$0.00")
@@ -405,7 +407,10 @@ async def test_console_falls_back_to_polling_without_the_event_stream(
     # Style left on Auto: the brief carries no `style`, the gateway chooses.
     await expect(page.get_by_label("Style")).to_have_value("")
     assert len(creates) == 1 and "style" not in (creates[0].post_data_json or {})
-    await assert_scene_badges(page, await page.locator(".scene-card").count())
+    job_id = (await page.evaluate("location.hash")).removeprefix("#job=")
+    scenes = (await server_job(system, job_id))["storyboard"]["scenes"]
+    await expect(page.locator(".scene-card")).to_have_count(len(scenes))
+    await assert_scene_badges(page, len(scenes))
 
     # Every poll is conditional (the ETag of the previous answer, the first one the ETag
     # of the job's creation), so an unchanged job costs a 304.

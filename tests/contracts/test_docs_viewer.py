@@ -89,9 +89,9 @@ async def test_docs_render_every_operation_in_an_offline_browser(system: System)
             await page.wait_for_selector("body[data-ready=true]", timeout=15_000)
 
             # One entry per documented operation, in the page and in the navigation.
-            assert await page.locator("details.op").count() == len(documented)
-            assert await page.locator("nav a[data-op]").count() == len(documented)
-            assert await page.locator("#schema-Job").count() == 1
+            await expect(page.locator("details.op")).to_have_count(len(documented))
+            await expect(page.locator("nav a[data-op]")).to_have_count(len(documented))
+            await expect(page.locator("#schema-Job")).to_have_count(1)
 
             # A public operation, tried from the page: the real answer is shown.
             health = page.locator("#op-healthz")
