@@ -4,23 +4,27 @@ bucket, so a worker can tell that a request it was handed has been superseded.
 The gateway owns a job's attempt (its `generated_videos.attempt`); when the stuck-job
 reaper or a client's retry starts a stage again it records the new attempt here. A stage
 request carrying an older attempt (a redelivery of the request the reaper gave up on) is
-then acknowledged and dropped by the consume loop instead of being worked on twice. The
-gateway's projection ignores an older attempt's results anyway; this saves the work.
+then acknowledged and dropped by the consume loop instead of being worked on twice: the
+stage workers pass `attempt_check(bus)` to `Bus.consume` as its `superseded` test (the bus
+itself does not know about attempts). The gateway's projection ignores an older attempt's
+results anyway; this saves the work.
 
 Example::
 
     await record_attempt(bus, job_id, 2)                 # gateway, after the retry commits
-    if await superseded(bus.js, event): ...              # worker: drop it (the bus does)
+    await bus.consume(spec, handlers, stop, superseded=attempt_check(bus))   # worker
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import nats.errors
 import nats.js.errors
 from nats.js import JetStreamContext
 
+from shared.bus import Bus
 from shared.events import (
     Event,
     ExportRequested,
@@ -29,9 +33,6 @@ from shared.events import (
     StoryboardRequested,
 )
 from shared.logging import get_logger
-
-if TYPE_CHECKING:
-    from shared.bus import Bus
 
 log = get_logger(__name__)
 
@@ -83,3 +84,12 @@ async def superseded(js: JetStreamContext, event: Event[Any]) -> bool:
         log.warning("attempt.lookup_failed", extra={"error": repr(exc)})
         return False
     return current is not None and event.attempt < current
+
+
+def attempt_check(bus: Bus) -> Callable[[Event[Any]], Awaitable[bool]]:
+    """`superseded` on the bus's JetStream context, for `Bus.consume(superseded=...)`."""
+
+    async def check(event: Event[Any]) -> bool:
+        return await superseded(bus.js, event)
+
+    return check

@@ -1,12 +1,17 @@
 """The one way Reelsmith talks to NATS: connect, declare streams and consumers,
 publish events, consume them with a typed handler, request/reply.
 
+One consume loop serves every durable consumer: typed events (`consume`) and messages
+that are not event envelopes, such as the dead letters (`consume_raw`), get the same
+keep-alive, tracing, retries with backoff and dead-lettering.
+
 Example::
 
     bus = await Bus.connect(settings.nats_url, service="storyboard")
     await bus.ensure_streams()
     await bus.publish(StoryboardProgressed(progress=p).envelope(job_id=j, client_id=c))
-    await bus.consume(STORYBOARD_CONSUMER, {StoryboardRequested: on_requested}, stop)
+    await bus.consume(STORYBOARD_CONSUMER, {StoryboardRequested: on_requested}, stop,
+                      superseded=attempt_check(bus))   # shared.attempts
 """
 
 from __future__ import annotations
@@ -38,7 +43,6 @@ from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ValidationError
 
 from shared import tracing
-from shared.attempts import superseded
 from shared.events import PAYLOADS, DeadLettered, Event, Payload, derived_id, parse_event
 from shared.logging import get_logger, log_context
 from shared.metrics import (
@@ -122,6 +126,24 @@ class ConsumerSpec:
 
 
 Handler = Callable[[Event[Any]], Awaitable[None]]
+# A handler of messages that are not event envelopes (e.g. the dead letters).
+RawHandler = Callable[[Msg], Awaitable[None]]
+# Whether an event was superseded (e.g. a stage request for an older attempt of its job,
+# `shared.attempts`): such an event is acked unread.
+Superseded = Callable[[Event[Any]], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class Work:
+    """What one consumed message asks for: the handler call, and the job it is about."""
+
+    run: Callable[[], Awaitable[None]]
+    job_id: str | None = None
+
+
+# How the consume loop turns a message into its work: a `Work` to run; a string, the
+# reason to dead-letter it; or None when it is settled already (acked unread).
+Route = Callable[[Msg], Awaitable[Work | str | None]]
 
 
 @dataclass
@@ -300,17 +322,76 @@ class Bus:
         stop: asyncio.Event,
         concurrency: int = 1,
         grace_s: float | None = None,
+        superseded: Superseded | None = None,
     ) -> None:
         """Run `handlers` on the durable `spec` until `stop` is set, then hand back work.
 
         Each message is acked when its handler returns, nak'ed with backoff when it
         raises, and dead-lettered (`deadletter.<service>`) when it cannot be parsed,
-        raises `PermanentError`, or has failed `spec.max_deliver` times. A stage request
-        for an attempt older than the job's current one (`shared.attempts`) is acked unread.
+        raises `PermanentError`, or has failed `spec.max_deliver` times. An event that
+        `superseded` says was superseded (e.g. `shared.attempts.attempt_check`: a stage
+        request for an attempt older than the job's current one) is acked unread.
         Once `stop` is set no more messages are fetched; in-flight handlers get `grace_s`
         (default `hand_back_s`) to finish, then are cancelled and their messages nak'ed.
         """
+        route = self._event_route(handlers, superseded)
+        await self._consume(spec, route, stop, concurrency, grace_s)
+
+    async def consume_raw(
+        self,
+        spec: ConsumerSpec,
+        handle: RawHandler,
+        stop: asyncio.Event,
+        concurrency: int = 1,
+        grace_s: float | None = None,
+    ) -> None:
+        """Run `handle` on each message of `spec` that is not an event envelope (e.g. the
+        dead letters) until `stop`: the loop of `consume` (ack on return, nak with backoff
+        on raise, dead-lettered after `spec.max_deliver` failures or on `PermanentError`),
+        without parsing."""
+
+        async def route(msg: Msg) -> Work:
+            return Work(lambda: handle(msg))
+
+        await self._consume(spec, route, stop, concurrency, grace_s)
+
+    def _event_route(
+        self, handlers: Mapping[type[Payload], Handler], superseded: Superseded | None
+    ) -> Route:
+        """Typed events: the handler of the message's subject, on the parsed envelope."""
         by_subject = {payload.subject: handler for payload, handler in handlers.items()}
+
+        async def route(msg: Msg) -> Work | str | None:
+            handler = by_subject.get(msg.subject)
+            if handler is None or msg.subject not in PAYLOADS:
+                return f"no handler for subject {msg.subject}"
+            try:
+                event = parse_event(msg.subject, msg.data)
+            except ValidationError as exc:
+                return f"invalid event: {exc.errors(include_url=False, include_input=False)}"
+            if superseded is not None and await superseded(event):
+                EVENTS_CONSUMED.labels(msg.subject, "superseded").inc()
+                with log_context(job_id=event.job_id):
+                    log.info(
+                        "event.superseded",
+                        extra={"subject": msg.subject, "attempt": event.attempt},
+                    )
+                await msg.ack()
+                return None
+            return Work(lambda: handler(event), event.job_id)
+
+        return route
+
+    async def _consume(
+        self,
+        spec: ConsumerSpec,
+        route: Route,
+        stop: asyncio.Event,
+        concurrency: int,
+        grace_s: float | None,
+    ) -> None:
+        """The consume loop: fetch up to `concurrency` messages at a time from the durable
+        `spec`, each handled by `_run_one` as its own task, until `stop`."""
         sub = await self._bind(spec, stop)
         if sub is None:
             return
@@ -324,7 +405,7 @@ class Bus:
                     await _one_done_or_stop(stats.in_flight, stop)
                     continue
                 for msg in await _fetch(sub, concurrency - len(stats.in_flight), stop):
-                    task = asyncio.create_task(self._run_one(spec, msg, by_subject, stats))
+                    task = asyncio.create_task(self._run_one(spec, msg, route, stats))
                     stats.in_flight.add(task)
                     stats.messages[task] = msg
                     task.add_done_callback(stats.in_flight.discard)
@@ -385,7 +466,7 @@ class Bus:
                 await asyncio.wait_for(stop.wait(), timeout=self.consumer_stats_every_s)
 
     async def _run_one(
-        self, spec: ConsumerSpec, msg: Msg, by_subject: Mapping[str, Handler], stats: ConsumerStats
+        self, spec: ConsumerSpec, msg: Msg, route: Route, stats: ConsumerStats
     ) -> None:
         """One message inside its `process <subject>` span (a child of its producer's)."""
         in_flight = CONSUMER_IN_FLIGHT.labels(spec.durable)
@@ -398,39 +479,27 @@ class Bus:
                 ),
                 log_context(service=self.service),
             ):
-                await self._handle_one(spec, msg, by_subject, stats)
+                await self._handle_one(spec, msg, route, stats)
         finally:
             in_flight.dec()
 
     async def _handle_one(
-        self, spec: ConsumerSpec, msg: Msg, by_subject: Mapping[str, Handler], stats: ConsumerStats
+        self, spec: ConsumerSpec, msg: Msg, route: Route, stats: ConsumerStats
     ) -> None:
         deliveries = msg.metadata.num_delivered
-        handler = by_subject.get(msg.subject)
-        if handler is None or msg.subject not in PAYLOADS:
-            await self._dead_letter(spec, msg, f"no handler for subject {msg.subject}", stats)
+        work = await route(msg)
+        if work is None:
             return
-        try:
-            event = parse_event(msg.subject, msg.data)
-        except ValidationError as exc:
-            reason = f"invalid event: {exc.errors(include_url=False, include_input=False)}"
-            await self._dead_letter(spec, msg, reason, stats)
-            return
-        if await superseded(self.js, event):
-            EVENTS_CONSUMED.labels(msg.subject, "superseded").inc()
-            with log_context(job_id=event.job_id):
-                log.info(
-                    "event.superseded", extra={"subject": msg.subject, "attempt": event.attempt}
-                )
-            await msg.ack()
+        if isinstance(work, str):
+            await self._dead_letter(spec, msg, work, stats)
             return
         keepalive = asyncio.create_task(_keep_alive(msg, spec.ack_wait_s / 3))
         try:
             with (
-                log_context(job_id=event.job_id, trace_id=trace_id_from(msg.headers)),
+                log_context(job_id=work.job_id, trace_id=trace_id_from(msg.headers)),
                 HANDLER_SECONDS.labels(msg.subject).time(),
             ):
-                await handler(event)
+                await work.run()
         except asyncio.CancelledError:
             # Shutdown: hand the message back so another replica takes it now.
             with contextlib.suppress(Exception):
@@ -443,7 +512,7 @@ class Bus:
             EVENTS_CONSUMED.labels(msg.subject, "retried").inc()
             EVENTS_FAILED.labels(msg.subject, "handle").inc()
             tracing.mark_failed(exc)
-            with log_context(job_id=event.job_id):
+            with log_context(job_id=work.job_id):
                 log.warning(
                     "event.handler_failed",
                     extra={"subject": msg.subject, "deliveries": deliveries, "error": repr(exc)},
@@ -480,31 +549,6 @@ class Bus:
         )
         log.error("event.dead_lettered", extra={"subject": msg.subject, "reason": reason[:500]})
         await msg.term()
-
-    async def consume_raw(
-        self, spec: ConsumerSpec, handle: Callable[[Msg], Awaitable[None]], stop: asyncio.Event
-    ) -> None:
-        """Run `handle` on each message of `spec` that is not an event envelope (e.g. the
-        dead letters), one at a time, until `stop`: ack on return, nak with backoff on raise."""
-        sub = await self._bind(spec, stop)
-        if sub is None:
-            return
-        try:
-            while not stop.is_set():
-                for msg in await _fetch(sub, 16, stop):
-                    try:
-                        await handle(msg)
-                    except Exception as exc:
-                        log.warning(
-                            "message.handler_failed",
-                            extra={"subject": msg.subject, "error": repr(exc)},
-                        )
-                        await msg.nak(delay=retry_delay_s(msg.metadata.num_delivered))
-                    else:
-                        await msg.ack()
-        finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
 
     async def close(self, timeout_s: float = 10.0) -> None:
         """Drain: flush pending publishes and close the connection."""

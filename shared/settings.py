@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     replicate_webhook_secret: SecretStr | None = None
     # Voice-over (TTS) of the script, mixed over the music bed.
     replicate_voice: bool = True
-    # The pricing table (roles → models, prices); None = services/billing/pricing.toml.
+    # The pricing table (roles → models, prices); None = shared/pricing.toml.
     pricing_file: Path | None = None
     # Renders one renderer replica runs at once; None = 1 for `local` (its clips use every
     # core), 4 for `replicate` (a render mostly waits on the provider).

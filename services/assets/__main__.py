@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Any
 
-from services.assets.endpoints import Endpoint, serve_endpoints
+from services.assets.endpoints import ERRORS, Endpoint, serve_endpoints
 from services.assets.handlers import AssetHandlers
 from services.assets.settings import AssetsSettings
 from services.assets.store import AssetStore
@@ -35,7 +36,7 @@ from shared.uploads import INCOMING_PREFIX
 log = get_logger(__name__)
 
 
-def endpoints(handlers: AssetHandlers) -> list[Endpoint]:  # type: ignore[type-arg]
+def endpoints(handlers: AssetHandlers) -> list[Endpoint[Any, Any]]:
     return [
         Endpoint("ingest", INGEST, IngestRequest, AssetReply, handlers.on_ingest),
         Endpoint("get", GET, GetRequest, GetReply, handlers.on_get),
@@ -80,7 +81,7 @@ async def serve(
         runtime.readiness_checks.append(db.ping)
         handlers = AssetHandlers(AssetStore(db), storage, config.max_upload_bytes)
         await stack.enter_async_context(
-            await serve_endpoints(runtime.bus.nc, "assets", endpoints(handlers))
+            await serve_endpoints(runtime.bus.nc, "assets", endpoints(handlers), ERRORS)
         )
         sweeper = asyncio.create_task(_sweep_forever(storage, config), name="incoming-sweep")
         stack.callback(sweeper.cancel)

@@ -12,15 +12,23 @@ import asyncio
 from typing import Any
 
 from services.billing.budget import BudgetLimits
-from services.billing.endpoints import Endpoint, serve_endpoints
+from services.billing.endpoints import ERRORS, Endpoint, serve_endpoints
 from services.billing.handlers import JOB_ENDINGS, BillingHandlers, Clock
-from services.billing.pricing import PricingSource
 from services.billing.settings import BillingSettings
-from shared.billing import CommitRequest, CostRecorded, QuoteRequest, SummaryRequest
+from shared.billing import (
+    CommitReply,
+    CommitRequest,
+    CostRecorded,
+    Quote,
+    QuoteRequest,
+    Summary,
+    SummaryRequest,
+)
 from shared.bus import ConsumerSpec, Handler
 from shared.db import Database
 from shared.events import PAYLOADS, Payload, utc_now
 from shared.logging import get_logger
+from shared.pricing import PricingSource
 from shared.service import run_service, worker_runtime
 from shared.settings import Settings
 
@@ -49,11 +57,11 @@ def job_end_consumer(settings: Settings) -> ConsumerSpec:
     )
 
 
-def endpoints(handlers: BillingHandlers) -> list[Endpoint[Any]]:
+def endpoints(handlers: BillingHandlers) -> list[Endpoint[Any, Any]]:
     return [
-        Endpoint("quote", "billing.quote", QuoteRequest, handlers.on_quote),
-        Endpoint("commit", "billing.commit", CommitRequest, handlers.on_commit),
-        Endpoint("summary", "billing.summary", SummaryRequest, handlers.on_summary),
+        Endpoint("quote", "billing.quote", QuoteRequest, Quote, handlers.on_quote),
+        Endpoint("commit", "billing.commit", CommitRequest, CommitReply, handlers.on_commit),
+        Endpoint("summary", "billing.summary", SummaryRequest, Summary, handlers.on_summary),
     ]
 
 
@@ -85,7 +93,8 @@ async def serve(
                     "pricing_file": str(config.pricing_file),
                 },
             )
-            async with await serve_endpoints(runtime.bus.nc, "billing", endpoints(handlers)):
+            served = await serve_endpoints(runtime.bus.nc, "billing", endpoints(handlers), ERRORS)
+            async with served:
                 await asyncio.gather(
                     runtime.bus.consume(
                         cost_consumer(config),

@@ -24,10 +24,9 @@ from services.billing.budget import (
     seconds_until_midnight,
     utc_day,
 )
-from services.billing.endpoints import RequestError
 from services.billing.ledger import JobTotal, Ledger, Reader
 from services.billing.metrics import COMMITS, COST_ACCURACY, COST_USD, show_budget
-from services.billing.pricing import PricingError, PricingSource, quote
+from services.billing.pricing import quote
 from shared.billing import (
     BudgetAlert,
     BudgetState,
@@ -44,7 +43,9 @@ from shared.bus import Bus
 from shared.db import Database, Transaction
 from shared.events import Event, derived_id
 from shared.logging import get_logger, log_context
+from shared.micro import RequestError
 from shared.models import GenerationRequest
+from shared.pricing import PricingError, PricingSource
 
 log = get_logger(__name__)
 

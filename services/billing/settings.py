@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from services.billing.pricing import DEFAULT_PRICING_FILE
+from shared.pricing import DEFAULT_PRICING_FILE
 from shared.settings import Settings
 
 DEFAULT_DATABASE = Path("./data/billing.db")

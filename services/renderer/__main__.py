@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from services.billing.pricing import DEFAULT_PRICING_FILE, PricingSource
 from services.renderer.exports import Exporter
 from services.renderer.handlers import RendererHandlers
 from services.renderer.pool import clip_pool
 from services.renderer.rendering import Renderer
+from shared.attempts import attempt_check
 from shared.bus import Bus, ConsumerSpec
 from shared.events import ExportRequested, JobCanceled, RenderRequested
+from shared.pricing import DEFAULT_PRICING_FILE, PricingSource
 from shared.providers import FootageBackend, open_replicate
 from shared.service import run_service, worker_runtime
 from shared.settings import Settings
@@ -50,6 +51,7 @@ async def serve(
                     },
                     runtime.stop,
                     concurrency=render_concurrency(settings),
+                    superseded=attempt_check(runtime.bus),
                 )
             finally:
                 if footage is not None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from services.billing.pricing import DEFAULT_PRICING_FILE, PricingSource
 from services.storyboard.generation import StoryboardMaker
 from services.storyboard.handlers import StoryboardHandlers
+from shared.attempts import attempt_check
 from shared.bus import ConsumerSpec
 from shared.events import JobCanceled, SceneRefineRequested, StoryboardRequested
+from shared.pricing import DEFAULT_PRICING_FILE, PricingSource
 from shared.providers import open_backend
 from shared.service import run_service, worker_runtime
 from shared.settings import Settings
@@ -26,7 +27,7 @@ def consumer_spec(settings: Settings) -> ConsumerSpec:
 
 
 def pricing(settings: Settings) -> PricingSource:
-    """Billing's pricing table: which model plays each role, and what it costs."""
+    """The shared pricing table: which model plays each role, and what it costs."""
     return PricingSource(settings.pricing_file or DEFAULT_PRICING_FILE)
 
 
@@ -50,6 +51,7 @@ async def serve(
                 },
                 runtime.stop,
                 concurrency=settings.storyboard_concurrency,
+                superseded=attempt_check(runtime.bus),
             )
         finally:
             await backend.close()

@@ -48,7 +48,7 @@ def test_catalog_covers_the_pricing_table() -> None:
 
     from tools.fake_replicate import MODELS
 
-    pricing = tomllib.loads(Path("services/billing/pricing.toml").read_text())
+    pricing = tomllib.loads(Path("shared/pricing.toml").read_text())
     priced = {name for name in pricing["models"] if not name.startswith("local/")}
     assert priced <= set(MODELS)
     assert set(PRICED_MODELS) == priced

@@ -20,7 +20,6 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from prometheus_client import REGISTRY
 
 from services.billing.__main__ import serve
-from services.billing.pricing import DEFAULT_PRICING_FILE
 from services.billing.settings import BillingSettings
 from services.gateway.billing_client import (
     BillingError,
@@ -40,6 +39,7 @@ from shared.billing import (
 from shared.bus import Bus
 from shared.events import Event, JobCanceled, RenderCompleted, StoryboardFailed, parse_event
 from shared.models import GenerationRequest
+from shared.pricing import DEFAULT_PRICING_FILE
 from tests.support.nats_server import NatsServer
 from tests.support.system import delete_streams, settings_for
 from tests.support.waiting import eventually

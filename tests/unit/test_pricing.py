@@ -17,18 +17,17 @@ from services.billing.budget import (
     levels_reached,
     seconds_until_midnight,
 )
-from services.billing.pricing import (
+from services.billing.pricing import billed_clip_seconds, quote
+from services.billing.settings import BillingSettings
+from shared.billing import CostRecorded
+from shared.models import GenerationRequest
+from shared.pricing import (
     DEFAULT_PRICING_FILE,
     PricingError,
     PricingSource,
     PricingTable,
-    billed_clip_seconds,
     load_pricing,
-    quote,
 )
-from services.billing.settings import BillingSettings
-from shared.billing import CostRecorded
-from shared.models import GenerationRequest
 from shared.settings import Settings
 
 

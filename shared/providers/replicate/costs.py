@@ -48,7 +48,7 @@ class PriceEntry(Protocol):
 
 
 class Prices(Protocol):
-    """Billing's pricing table (`services.billing.pricing.PricingTable`)."""
+    """The pricing table (`shared.pricing.PricingTable`)."""
 
     @property
     def version(self) -> str: ...
