@@ -201,20 +201,27 @@ def _end_card(
         logo_w = min(width, round(width * 0.6))
         logo = (sx0 + (width - logo_w) // 2, y, sx0 + (width + logo_w) // 2, y + logo_h)
         y = logo[3] + gap
-    button_face = "bold"
     cap = min_headline_cap(design.size) * (1.05 if design.portrait else 0.95)
-    minimum = size_for_cap(cap, button_face, design.brand_font)
     pad = (round(unit * 5), round(unit * 2.4))
     label = design.call_to_action or design.headline or "Shop now"
-    fitted = fit_text(
-        label,
-        round(width * 0.9) - 2 * pad[0],
-        minimum,
-        round(minimum * 1.3),
-        button_face,
-        design.brand_font,
-        max_lines=2,
-    )
+    inner = round(width * 0.9) - 2 * pad[0]
+    # One line reads fastest and leaves the product room: the regular face, else the
+    # condensed one, before the label wraps onto a second line.
+    fitted = None
+    for face in ("bold", "condensed"):
+        # On one line the button may set at the headline minimum (the floor, not 5% over).
+        minimum = size_for_cap(min_headline_cap(design.size), face, design.brand_font)
+        candidate = fit_text(
+            label, inner, minimum, round(minimum * 1.3), face, design.brand_font, max_lines=1
+        )
+        if len(candidate.lines) == 1:
+            fitted = candidate
+            break
+    if fitted is None:
+        minimum = size_for_cap(cap, "bold", design.brand_font)
+        fitted = fit_text(
+            label, inner, minimum, round(minimum * 1.3), "bold", design.brand_font, max_lines=2
+        )
     button_h = fitted.height + 2 * pad[1] + (len(fitted.lines) - 1) * pad[1]
     bottom = captions[1] - gap * 2
     block = _place_lines(fitted, (sx0, bottom - button_h, sx1, bottom), "center", pad)

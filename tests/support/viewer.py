@@ -213,7 +213,17 @@ def words_found(expected: str, text: str, ratio: float = 0.75) -> float:
         return 1.0
     read = words(text)
     seen, joined = set(read), "".join(read)
-    return sum(_word_seen(word, seen, joined, ratio) for word in wanted) / len(wanted)
+    found = 0
+    for index, word in enumerate(wanted):
+        if _word_seen(word, seen, joined, ratio):
+            found += 1
+            continue
+        # A short word glued to its neighbour ("Ordera" for "Order a") is read too.
+        before = wanted[index - 1] + word if index else ""
+        after = word + wanted[index + 1] if index + 1 < len(wanted) else ""
+        if any(pair and pair in joined for pair in (before, after)):
+            found += 1
+    return found / len(wanted)
 
 
 # --- Sound -------------------------------------------------------------------------------

@@ -124,6 +124,9 @@ def test_words_found_forgives_ocr_misreads_but_not_other_words() -> None:
     assert words_found("Vegan and cruelty-free", "vegan and\ncruelty\nfree") == 1.0
     # Words glued by OCR still count.
     assert words_found("Shop Glow Serum", "shopglowserum") == 1.0
+    # A short word glued to its neighbour counts; the same letter elsewhere does not.
+    assert words_found("Order a case", "Ordera\ncase") == 1.0
+    assert words_found("Order a case", "Order\ncase banana") == pytest.approx(2 / 3)
     # A stray letter after a short word is forgiven; short words must be read exactly;
     # other words are not the message.
     assert words_found("Hydrates for 24 hours", "hydrates fori ate") == 0.5

@@ -94,6 +94,29 @@ def align_words(
     words: list[tuple[str, int]],
     offset_s: float = 0.0,
 ) -> list[WordTime]:
+    """`_align` over the words' spoken parts: a hyphenated word ("cruelty-free") is said
+    with a pause at its hyphen, so its parts are aligned as words and joined again."""
+    parts: list[tuple[str, int]] = []
+    owner: list[int] = []
+    for index, (word, scene) in enumerate(words):
+        pieces = [piece for piece in word.split("-") if piece] or [word]
+        parts.extend((piece, scene) for piece in pieces)
+        owner.extend([index] * len(pieces))
+    timed = _align(voice, rate, parts, offset_s)
+    joined: list[WordTime] = []
+    for index, (word, scene) in enumerate(words):
+        mine = [t for t, o in zip(timed, owner, strict=True) if o == index]
+        if mine:
+            joined.append(WordTime(word, mine[0].start_s, mine[-1].end_s, scene))
+    return joined
+
+
+def _align(
+    voice: np.ndarray | Path,
+    rate: int,
+    words: list[tuple[str, int]],
+    offset_s: float = 0.0,
+) -> list[WordTime]:
     """Start and end of each script word (word, scene index) in the voice-over, in seconds
     plus `offset_s` (where the voice starts in the video). A Path is decoded at 48 kHz
     (`rate` is then ignored); an array is (n,) or (channels, n) at `rate`.

@@ -3,10 +3,10 @@
 A text-to-speech model reads the whole script in one go at its own pace, so its voice can
 run longer than the ad and drift away from the scenes. The voice is aligned to the script
 (`speech.align_words`), cut at the words where one scene's lines end and the next's begin,
-and each scene's part is placed just after that scene's cut; a part longer than its scene
-is sped up with libav's `atempo` (pitch kept) up to `MAX_TEMPO`, and what still does not
-fit is faded out at the scene's end. The words' times move with their audio, so captions
-follow the voice that is heard.
+and each scene's part is placed just after that scene's cut (or after the previous part);
+a part up to `SPILL` longer than its scene runs on into the next, a longer one is sped up
+with libav's `atempo` (pitch kept) up to `MAX_TEMPO`; what runs past the video is faded.
+The words are timed again where they are placed, so captions follow the voice heard.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from services.renderer.engine.timeline import build_timeline
 
 MAX_TEMPO = 1.5
 LEAD_S = 0.15  # after a cut, before the scene's first word
+SPILL = 0.2  # how far past its scene's end a scene's voice may run before it is sped up
 TAIL_S = 0.1  # after a scene's last word, before the next cut
 _CHUNK = 4096
 _FADE_S = 0.03
@@ -95,6 +96,7 @@ def arrange_voice(spec: RenderSpec) -> tuple[np.ndarray, list[WordTime]]:
     timed = align_words(voice, SAMPLE_RATE, script) if script else []
     out = np.zeros((2, length), dtype=np.float32)
     placed: list[WordTime] = []
+    cursor = 0.0  # where the previous scene's voice ended
     for scene, slot in zip(spec.scenes, timeline.slots, strict=True):
         words = [word for word in timed if word.scene == scene.index]
         if not words:
@@ -103,19 +105,26 @@ def arrange_voice(spec: RenderSpec) -> tuple[np.ndarray, list[WordTime]]:
         last = min(voice.shape[1], round((words[-1].end_s + 0.12) * SAMPLE_RATE))
         if last <= first:
             continue
-        begin = slot.start / fps + (0.1 if slot.position == 0 else LEAD_S)
-        end = slot.end / fps - TAIL_S
-        room = max(0.2, end - begin)
-        factor = min(MAX_TEMPO, max(1.0, (last - first) / SAMPLE_RATE / room))
+        begin = max(cursor, slot.start / fps + (0.1 if slot.position == 0 else LEAD_S))
+        room = max(0.2, slot.end / fps - TAIL_S - begin)
+        spoken = (last - first) / SAMPLE_RATE
+        # A part a little longer than its scene runs on into the next one's lead rather
+        # than being stretched: atempo's overlap-add smears the short pauses between words
+        # that both listeners and the word alignment rely on.
+        # The last scene has no next one to run into: its part is fitted to the video.
+        spill = SPILL if slot.position < len(timeline.slots) - 1 else 0.0
+        factor = 1.0 if spoken <= room * (1 + spill) else min(MAX_TEMPO, spoken / room)
         piece = _fade_edges(atempo(voice[:, first:last].copy(), factor))
         at = round(begin * SAMPLE_RATE)
-        fits = max(0, min(piece.shape[1], round(end * SAMPLE_RATE) - at, length - at))
+        fits = max(0, min(piece.shape[1], length - at))
         piece = _fade_edges(piece[:, :fits])
         out[:, at : at + fits] += piece
+        stop = (at + fits) / SAMPLE_RATE
+        cursor = stop + 0.05
         heard = []
         for word in words:
             start = begin + (word.start_s - first / SAMPLE_RATE) / factor
-            if start < end - 0.05:
+            if start < stop - 0.05:
                 heard.append((word.word, scene.index))
         if heard:
             # Timed again on the audio as placed: stretching and cutting move words a
