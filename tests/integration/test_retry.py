@@ -24,7 +24,9 @@ async def test_failed_render_is_retried_reusing_its_clips(
     async with running_system(
         nats_server.url, tmp_path, renderer_workers=0, stuck_job_timeout_s=3.0, max_job_retries=0
     ) as system:
-        renderer = {"render_scale_divisor": 5, "shutdown_grace_s": 1.0}
+        # Clips large enough (540x960) that the render is still running when the worker
+        # stops after the first one, and cannot finish within the 1 s grace.
+        renderer = {"render_scale_divisor": 2, "shutdown_grace_s": 1.0}
         system.start_renderer_worker(**renderer)
         job = await system.approved_job(duration_s=15)
         scenes = len(job["storyboard"]["scenes"])
