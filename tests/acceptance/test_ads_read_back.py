@@ -130,6 +130,13 @@ async def render_ads(system: System, tmp_path: Path, **brief: Any) -> list[Ad]:
     """Storyboard, approve and render a brief; every rendered output, downloaded."""
     fields = {"campaign_id": "read-back", "brand": BRAND, **brief}
     job = await system.create_job(**fields)
+    return await approve_render_download(system, tmp_path, job, fields)
+
+
+async def approve_render_download(
+    system: System, tmp_path: Path, job: dict[str, Any], fields: dict[str, Any]
+) -> list[Ad]:
+    """A created job through storyboard, approval and render; its outputs downloaded."""
     await system.wait_status(job["id"], "storyboard_ready", timeout_s=60)
     status, body, _ = await system.call("POST", f"/api/v2/jobs/{job['id']}/approve")
     assert status == 200, body

@@ -16,16 +16,15 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from services.renderer.keys import layout_key
 from tests.acceptance.test_ads_read_back import (
     BRAND,
     SERUM_MESSAGES,
     Ad,
+    approve_render_download,
     assert_reads_back,
     logo_png,
     product_png,
     read_back,
-    read_json,
 )
 from tests.integration.test_assets import upload
 from tests.support.system import System
@@ -70,25 +69,7 @@ async def render_ads(system: System, tmp_path: Path, **brief: Any) -> list[Ad]:
         timeout_s=30,
     )
     assert status == 202, job
-    await system.wait_status(job["id"], "storyboard_ready", timeout_s=60)
-    status, body, _ = await system.call("POST", f"/api/v2/jobs/{job['id']}/approve")
-    assert status == 200, body
-    status, body, _ = await system.call("POST", f"/api/v2/jobs/{job['id']}/render")
-    assert status == 202, body
-    job = await system.wait_status(job["id"], "completed", timeout_s=100)
-    ads = []
-    for output in sorted(job["outputs"], key=lambda o: o["variation"]):
-        if output["kind"] != "render":
-            continue
-        status, video, _ = await system.call("GET", output["url"])
-        assert status == 200, video
-        path = tmp_path / f"{job['id']}_v{output['variation']}.mp4"
-        await asyncio.to_thread(path.write_bytes, video)
-        stored = system.settings.video_storage_path / layout_key(job["id"], output["variation"])
-        layout = await asyncio.to_thread(read_json, stored)
-        ads.append(Ad(dict(fields), job, output, path, layout))
-    assert len(ads) == fields.get("variations", 1), job["outputs"]
-    return ads
+    return await approve_render_download(system, tmp_path, job, fields)
 
 
 def captions_follow_the_voice(vtt: str, voice: Path, video_s: float) -> list[str]:
