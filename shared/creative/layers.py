@@ -63,8 +63,7 @@ class Colours:
     panel: RGB  # the caption panel
     panel_alpha: float
     panel_ink: RGB
-    highlight: RGB  # the spoken word's box
-    highlight_ink: RGB
+    highlight: RGB  # the spoken word's colour, on the caption panel
 
 
 def _readable_on(colour: RGB, surface: RGB, target: float = MIN_CONTRAST + 0.2) -> RGB:
@@ -104,7 +103,6 @@ def colours_for(style: str, palette: tuple[RGB, ...]) -> Colours:
             panel_alpha,
             panel_ink,
             highlight,
-            _readable_on(panel_ink, highlight),
         )
     if style == "social":
         surface = WHITE
@@ -124,7 +122,6 @@ def colours_for(style: str, palette: tuple[RGB, ...]) -> Colours:
             0.75,
             WHITE,
             (255, 214, 10),
-            BLACK,
         )
     strip = mix(darkest, BLACK, 0.62)
     block = accent if contrast_ratio(accent, strip) >= 1.6 else mix(accent, WHITE, 0.4)
@@ -143,7 +140,6 @@ def colours_for(style: str, palette: tuple[RGB, ...]) -> Colours:
         0.8,
         WHITE,
         _readable_on(block, (14, 14, 18), HIGHLIGHT_CONTRAST),
-        readable_text_color(block),
     )
 
 

@@ -226,7 +226,8 @@ def _surfaces(design: SceneDesign) -> list[tuple[str, RGB, RGB]]:
     under = _mean_colour(plate, page.base.box)
     panel = mix(under, colours.panel, colours.panel_alpha)
     checks.append(("caption", colours.panel_ink, panel))
-    checks.append(("caption highlight", colours.highlight_ink, colours.highlight))
+    # The spoken word changes colour on the same panel.
+    checks.append(("caption highlight", colours.highlight, panel))
     if layout.button is not None:
         checks.append(("button", colours.button_ink, colours.button))
     return checks
