@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     consumer_ack_wait_s: float = 30.0
     consumer_max_deliver: int = 5
 
-    # --- Reliability (services/gateway/reaper.py, ratelimit.py; shared/service.py) ---
+    # --- Reliability (services/gateway/jobs/reaper.py, ratelimit.py; shared/service.py) ---
     # SIGTERM → stop taking work, finish or hand back in-flight messages, drain, exit
     # within this many seconds (keep it under the pod's terminationGracePeriodSeconds).
     shutdown_grace_s: float = Field(default=25.0, gt=0)
@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     # Development only (`make run` sets DEV_LOGIN=1); never where others can reach it.
     dev_login: bool = False
 
-    # --- Outgoing webhooks (services/gateway/webhooks_out.py) ---
+    # --- Outgoing webhooks (services/gateway/webhooks/dispatcher.py) ---
     # Comma-separated host names and CIDRs a webhook may reach although they are not
     # public (loopback, private, link-local ...); empty refuses every non-public address.
     webhook_allowed_hosts: str = ""

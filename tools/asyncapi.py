@@ -42,7 +42,7 @@ SERVICES = ("gateway", "storyboard", "renderer", "assets", "billing")
 CONSUMER_SPECS = (
     ("gateway", "services.gateway.app", "projection_spec"),
     ("gateway", "services.gateway.app", "billing_spec"),
-    ("gateway", "services.gateway.deadletters", "dead_letter_spec"),
+    ("gateway", "services.gateway.jobs.deadletters", "dead_letter_spec"),
     ("storyboard", "services.storyboard.__main__", "consumer_spec"),
     ("renderer", "services.renderer.__main__", "consumer_spec"),
     ("billing", "services.billing.__main__", "cost_consumer"),

@@ -8,23 +8,23 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from services.gateway.auth import TokenVerifier
-from services.gateway.cache import JobCache
-from services.gateway.console import add_console_routes
-from services.gateway.contracts import add_contract_routes
-from services.gateway.deadletters import dead_letters_context
+from services.gateway.appkeys import BUS, CACHE, DB, RELAY, SETTINGS, STORAGE, STORE
+from services.gateway.console.views import add_console_routes
+from services.gateway.contract.views import add_contract_routes
 from services.gateway.handlers import billing_handlers, projection_handlers
-from services.gateway.idempotency import idempotency_middleware, idempotency_pruning
-from services.gateway.jobs import JobStore
-from services.gateway.keys import BUS, CACHE, DB, RELAY, SETTINGS, STORAGE, STORE
-from services.gateway.middlewares import api_middleware
-from services.gateway.outbox import OutboxRelay
-from services.gateway.projection import Projection
-from services.gateway.ratelimit import admission_middleware
-from services.gateway.reaper import reaper_context
-from services.gateway.replicate_webhooks import add_replicate_webhooks
+from services.gateway.http.admission import admission_middleware
+from services.gateway.http.auth import TokenVerifier
+from services.gateway.http.idempotency import idempotency_middleware, idempotency_pruning
+from services.gateway.http.middlewares import api_middleware
+from services.gateway.jobs.cache import JobCache
+from services.gateway.jobs.commands import JobStore
+from services.gateway.jobs.deadletters import dead_letters_context
+from services.gateway.jobs.outbox import OutboxRelay
+from services.gateway.jobs.projection import Projection
+from services.gateway.jobs.reaper import reaper_context
 from services.gateway.routes import add_routes
-from services.gateway.webhooks_out import add_webhook_routes
+from services.gateway.webhooks.dispatcher import add_webhook_routes
+from services.gateway.webhooks.replicate import add_replicate_webhooks
 from shared.billing import JobCostUpdated
 from shared.bus import Bus, ConsumerSpec
 from shared.db import Database

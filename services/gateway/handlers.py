@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from services.gateway.cache import JobCache
+from services.gateway.jobs.cache import JobCache
+from services.gateway.jobs.projection import Projection
+from services.gateway.jobs.store import JobRecord
 from services.gateway.metrics import JobObserver
-from services.gateway.projection import Projection
-from services.gateway.rows import JobRecord
 from shared.billing import JobCostUpdated
 from shared.bus import Handler
 from shared.events import (

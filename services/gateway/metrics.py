@@ -22,7 +22,7 @@ from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from services.gateway.rows import JobRecord
+from services.gateway.jobs.store import JobRecord
 from shared.events import (
     Event,
     RenderCompleted,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.gateway import billing, retry, views
-from services.gateway.uploads import add_asset_routes
+from services.gateway.views import billing, retry
+from services.gateway.views import jobs as views
+from services.gateway.views.assets import add_asset_routes
 
 API = "/api/v2"
 JOB = API + "/jobs/{job_id}"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from services.gateway.openapi_document import build_document
+from services.gateway.contract.document import build_document
 from tests.contracts.openapi_support import gateway_app
 
 

@@ -11,13 +11,13 @@ from typing import Any
 
 from playwright.async_api import Request, async_playwright, expect
 
-from services.gateway.openapi_document import build_document
+from services.gateway.contract.document import build_document
 from tests.contracts.openapi_support import operations
 from tests.support.system import System
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-VIEWER_DIR = Path(__file__).resolve().parents[2] / "services" / "gateway" / "docs_viewer"
+VIEWER_DIR = Path(__file__).resolve().parents[2] / "services" / "gateway" / "contract" / "docs_viewer"
 
 
 class _Loads(HTMLParser):

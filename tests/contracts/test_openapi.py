@@ -11,9 +11,9 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation import OpenAPIV31SpecValidator
 
-from services.gateway.access import is_public_api
-from services.gateway.openapi import operation_of
-from services.gateway.openapi_document import build_document, documented_routes
+from services.gateway.contract.document import build_document, documented_routes
+from services.gateway.contract.operations import operation_of
+from services.gateway.http.access import is_public_api
 from tests.contracts.openapi_support import assert_matches, operations, validator
 from tests.support.system import System
 

@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY
 
 from services.billing.__main__ import serve
 from services.billing.settings import BillingSettings
-from services.gateway.billing_client import (
+from services.gateway.clients.billing import (
     BillingError,
     BillingUnavailable,
     billing_summary,

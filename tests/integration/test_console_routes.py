@@ -9,8 +9,8 @@ from pathlib import Path
 
 import jwt
 
-from services.gateway.access import media_secret
-from services.gateway.console import CONSOLE_DIR
+from services.gateway.console.views import CONSOLE_DIR
+from services.gateway.http.access import media_secret
 from tests.support.nats_server import NatsServer
 from tests.support.system import SECRET, System, running_system
 

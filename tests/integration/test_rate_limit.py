@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.gateway.ratelimit import TokenBucket
+from services.gateway.http.admission import TokenBucket
 from tests.support.nats_server import NatsServer
 from tests.support.system import System, running_system
 from tests.support.waiting import eventually

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from prometheus_client import REGISTRY
 
-from services.gateway.reaper import Reaper, announcer
+from services.gateway.jobs.reaper import Reaper, announcer
 from shared.attempts import current_attempt
 from shared.db import Database
 from shared.events import ExportRequested, RenderRequested, StoryboardRequested

@@ -13,8 +13,8 @@ from typing import Any, cast
 
 from PIL import Image
 
-from services.gateway.access import issue_media_token
-from services.gateway.auth import Principal
+from services.gateway.http.access import issue_media_token
+from services.gateway.http.auth import Principal
 from services.renderer.engine.contact_sheet import BACKGROUND, LABEL_H, sheet_layout
 from services.renderer.keys import captions_key, contact_sheet_key
 from tests.support.system import SECRET, System

@@ -11,7 +11,7 @@ import aiohttp
 import orjson
 import pytest
 
-from services.gateway.keys import CACHE
+from services.gateway.appkeys import CACHE
 from shared.service import worker_runtime
 from tests.support.nats_server import NatsServer, free_port
 from tests.support.system import System, settings_for

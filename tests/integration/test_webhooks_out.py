@@ -18,9 +18,9 @@ import pytest_asyncio
 from aiohttp import web
 from replicate.webhook import InvalidSignatureError, Webhooks, WebhookSigningSecret
 
-from services.gateway.webhook_signing import new_secret, signed_headers
-from services.gateway.webhook_targets import TargetPolicy, TargetRefused
-from services.gateway.webhooks_out import WebhookDispatcher, retry_delay_s
+from services.gateway.webhooks.dispatcher import WebhookDispatcher, retry_delay_s
+from services.gateway.webhooks.signing import new_secret, signed_headers
+from services.gateway.webhooks.targets import TargetPolicy, TargetRefused
 from shared.db import Database
 from tests.integration.test_storyboard_failures import png, stored, uploaded
 from tests.support.nats_server import NatsServer

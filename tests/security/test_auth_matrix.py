@@ -14,8 +14,8 @@ import aiohttp
 import jwt
 from PIL import Image
 
-from services.gateway.access import PUBLIC_API_PATHS, issue_media_token
-from services.gateway.auth import Principal
+from services.gateway.http.access import PUBLIC_API_PATHS, issue_media_token
+from services.gateway.http.auth import Principal
 from tests.support.system import SECRET, System
 from tests.support.tokens import bad_authorizations, claims
 from tests.support.waiting import eventually

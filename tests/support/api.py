@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from services.gateway.auth import issue_token
+from services.gateway.http.auth import issue_token
 from tests.support.system import SECRET
 from tests.support.waiting import eventually
 

@@ -17,8 +17,8 @@ from aiohttp import web
 
 from services.assets.__main__ import serve as serve_assets
 from services.gateway.app import init_app
-from services.gateway.auth import issue_token
-from services.gateway.keys import BUS, DB, RELAY
+from services.gateway.appkeys import BUS, DB, RELAY
+from services.gateway.http.auth import issue_token
 from services.renderer.__main__ import serve as serve_renderer
 from services.storyboard.__main__ import serve as serve_storyboard
 from shared.settings import Settings

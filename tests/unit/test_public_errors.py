@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.gateway.public_errors import public_message
+from services.gateway.jobs.public_errors import public_message
 
 
 @pytest.mark.parametrize(
