@@ -5,7 +5,8 @@
 #
 # SERVICE is one of gateway, storyboard, renderer, assets, billing. The stateful ones get their
 # migrations applied first by the services' own runner (python -m deploy.migrate):
-#   gateway          $MIGRATIONS_PATH/*.sql          -> $DATABASE_PATH (default .../app.db)
+#   gateway          $MIGRATIONS_PATH/gateway/*.sql  -> $DATABASE_PATH (default .../app.db),
+#                    not started without that folder
 #   assets, billing  $MIGRATIONS_PATH/SERVICE/*.sql  -> $DATABASE_PATH (default .../SERVICE.db),
 #                    skipped while that folder does not exist
 # Applying is idempotent (each file once, recorded in schema_migrations). A failed migration
@@ -14,7 +15,8 @@
 # from Docker or Kubernetes reaches the service itself and it drains.
 #
 # Environment: DATABASE_PATH (default $REELSMITH_DB_DIR/<file>, REELSMITH_DB_DIR default
-# /data/db), MIGRATIONS_PATH (default <app>/migrations), PYTHON (default python), LOG_LEVEL.
+# /data/db), MIGRATIONS_PATH (the root of the per-service folders, default <app>/migrations),
+# PYTHON (default python), LOG_LEVEL.
 set -eu
 
 APP_ROOT=$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd)
@@ -42,7 +44,7 @@ shift
 case "$requested" in
     gateway)
         db_file=app.db
-        migrations=$MIGRATIONS_ROOT
+        migrations=$MIGRATIONS_ROOT/gateway
         ;;
     assets | billing)
         db_file=$requested.db

@@ -7,7 +7,7 @@ is kept), 2 bad arguments. Logs are JSON lines on stderr, like the services'.
 
 Example::
 
-    python -m deploy.migrate /data/db/app.db migrations --service gateway
+    python -m deploy.migrate /data/db/app.db migrations/gateway --service gateway
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ log = get_logger("deploy.migrate")
 
 
 async def migrate(database: Path, migrations: Path) -> list[str]:
-    """Open `database` (created if missing), apply `migrations/*.sql`, close it."""
+    """Open `database` (created if missing), apply the folder's `*.sql`, close it."""
     db = await Database.open(database)
     try:
         return await db.migrate(migrations)
@@ -37,7 +37,9 @@ async def migrate(database: Path, migrations: Path) -> list[str]:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m deploy.migrate", description=__doc__)
     parser.add_argument("database", type=Path, help="the SQLite file (created if missing)")
-    parser.add_argument("migrations", type=Path, help="the folder of *.sql files")
+    parser.add_argument(
+        "migrations", type=Path, help="the folder of *.sql files (migrations/<service>)"
+    )
     parser.add_argument("--service", default="migrate", help="service name for the logs")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)

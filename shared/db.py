@@ -4,10 +4,10 @@ run transactions that record which events they already processed.
 Example::
 
     db = await Database.open(settings.database_path)
-    await db.migrate(settings.migrations_path)
+    await db.migrate(settings.billing_migrations_path)     # migrations/billing/*.sql
     async with db.transaction() as tx:
-        if await tx.claim_event("gateway", event.id):   # False on a redelivery
-            await tx.execute("UPDATE generated_videos SET status = ? WHERE id = ?", (s, j))
+        if await tx.claim_event("billing", event.id):   # False on a redelivery
+            await tx.execute("UPDATE job_costs SET total_usd = ? WHERE job_id = ?", (t, j))
 """
 
 from __future__ import annotations

@@ -71,7 +71,8 @@ P = TypeVar("P", bound=Payload)
 
 
 class Event(BaseModel, Generic[P]):
-    """The envelope of DESIGN.md; `id` doubles as the `Nats-Msg-Id`."""
+    """The envelope of every message (docs/architecture.md, NATS); `id` doubles as the
+    `Nats-Msg-Id`."""
 
     id: str = Field(default_factory=new_id)
     type: str

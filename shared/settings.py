@@ -16,7 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """Every variable of DESIGN.md; secrets are `SecretStr` so they never print."""
+    """Every variable of deploy/README.md's configuration table; secrets are `SecretStr`
+    so they never print."""
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
 
@@ -24,6 +25,7 @@ class Settings(BaseSettings):
     nats_url: str = "nats://127.0.0.1:4222"
     video_storage_path: Path = Path("./data/storage")
     database_path: Path = Path("./data/app.db")
+    # The root of every service's migrations: `<root>/<service>/*.sql`, one folder each.
     migrations_path: Path = Path(__file__).resolve().parent.parent / "migrations"
     jwt_secret: SecretStr = SecretStr("")
     replicate_api_token: SecretStr | None = Field(
@@ -117,3 +119,8 @@ class Settings(BaseSettings):
     # Renders one renderer replica runs at once; None = 1 for `local` (its clips use every
     # core), 4 for `replicate` (a render mostly waits on the provider).
     render_concurrency: int | None = Field(default=None, ge=1)
+
+    @property
+    def gateway_migrations_path(self) -> Path:
+        """The gateway's `app.db` migrations, beside `assets/` and `billing/`."""
+        return self.migrations_path / "gateway"

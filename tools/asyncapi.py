@@ -50,7 +50,7 @@ CONSUMER_SPECS = (
 )
 # Core NATS subscribers that every replica runs (`Bus.subscribe_broadcast`).
 BROADCAST = {"jobs.canceled": ("storyboard", "renderer")}
-# Who publishes each event (DESIGN.md); the test checks every subject has an entry.
+# Who publishes each event (docs/architecture.md); the test checks every subject has one.
 PRODUCERS = {
     "jobs.created": ("gateway",),
     "jobs.storyboard.requested": ("gateway",),

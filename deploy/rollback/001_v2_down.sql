@@ -1,6 +1,6 @@
--- Roll the gateway's app.db back to the v1 schema (migrations/000_base.sql) from v2
+-- Roll the gateway's app.db back to the v1 schema (migrations/gateway/000_base.sql) from v2
 -- (001_v2_video_generation.sql, 002_gateway_outbox.sql, 003_job_outputs.sql, 004_job_cost_items.sql,
--- 005_webhooks.sql, 006_reliability.sql, all applied).
+-- 005_webhooks.sql, 006_reliability.sql of migrations/gateway/, all applied).
 --
 -- Needs SQLite >= 3.35 (ALTER TABLE ... DROP COLUMN); the image's sqlite3 is 3.40. With the
 -- gateway stopped, back up first, then run it with -bail so the first error stops it and the
@@ -13,8 +13,9 @@
 -- v2 too; their status may be one v1 does not know, e.g. storyboard_ready).
 -- Dropped: the v2 columns (storyboards, approval, costs, retries, outputs ...), the v2 indexes
 -- and trigger, the outbox, the processed-event ledger, the webhook tables, the stage requests
--- and idempotency keys. schema_migrations forgets 001-006, so starting v2 again re-applies
--- them and the v1 rows upgrade as they did the first time.
+-- and idempotency keys. schema_migrations forgets 001-006 (it records bare file names, without
+-- the gateway/ folder), so starting v2 again re-applies them and the v1 rows upgrade as they did
+-- the first time.
 BEGIN IMMEDIATE;
 
 -- Triggers and indexes first: SQLite refuses to drop a column they use.

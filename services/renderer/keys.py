@@ -1,4 +1,4 @@
-"""Storage keys this service writes (the layout of DESIGN.md)."""
+"""Storage keys this service writes (the layout of docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -11,10 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.deploy.support import DEPLOY, REPO, run_migrate
+from tests.deploy.support import DEPLOY, REPO, STATEFUL, run_migrate
 
 ENTRYPOINT = DEPLOY / "entrypoint.sh"
 MIGRATIONS = REPO / "migrations"
+GATEWAY_MIGRATIONS = MIGRATIONS / "gateway"
 V1_ROWS = [
     ("v1-a", "camp", "client-1", "completed", "old brief", '{"a": 1}', "2025-01-01T00:00:00Z"),
     ("v1-b", "camp", "client-2", "failed", "other brief", "{}", "2025-02-01T00:00:00Z"),
@@ -56,7 +57,7 @@ def columns(path: Path, table: str = "generated_videos") -> set[str]:
 def v1_database(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(path) as conn:
-        conn.executescript((MIGRATIONS / "000_base.sql").read_text())
+        conn.executescript((GATEWAY_MIGRATIONS / "000_base.sql").read_text())
         conn.executemany("INSERT INTO generated_videos VALUES (?, ?, ?, ?, ?, ?, ?)", V1_ROWS)
 
 
@@ -65,7 +66,7 @@ def test_fresh_gateway_database_gets_every_migration(tmp_path: Path) -> None:
     result = run("gateway", "true", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     db = tmp_path / "db" / "app.db"
-    assert applied(db) == sorted(p.name for p in MIGRATIONS.glob("*.sql"))
+    assert applied(db) == sorted(p.name for p in GATEWAY_MIGRATIONS.glob("*.sql"))
     assert {"approved", "storyboard_data", "attempt"} <= columns(db)
     assert log_lines(result)[-1]["event"] == "db.migrated"
     # ... and a restart applies nothing and still starts the service.
@@ -91,10 +92,31 @@ def test_existing_v1_database_is_upgraded_in_place(tmp_path: Path) -> None:
     assert all(row[7] == 0 and row[8] == row[6] for row in rows)
 
 
+def test_a_database_migrated_from_the_old_flat_layout_applies_nothing_again(
+    tmp_path: Path,
+) -> None:
+    # An app.db migrated when the gateway's files sat directly in migrations/ ...
+    old_root = tmp_path / "old-migrations"
+    old_root.mkdir()
+    for path in GATEWAY_MIGRATIONS.glob("*.sql"):
+        (old_root / path.name).write_text(path.read_text())
+    db = tmp_path / "volume" / "app.db"
+    first = run("gateway", "true", cwd=tmp_path, DATABASE_PATH=str(db))
+    assert first.returncode == 0, first.stderr
+    old = tmp_path / "volume" / "old.db"
+    assert run_migrate([str(old), str(old_root)]) == 0
+    # ... starts with migrations/gateway/: the recorded names match, nothing is re-applied.
+    result = run("gateway", "true", cwd=tmp_path, DATABASE_PATH=str(old))
+    assert result.returncode == 0, result.stderr
+    assert log_lines(result)[-1]["applied"] == []
+    assert applied(old) == applied(db)
+
+
 def test_broken_migration_stops_the_start(tmp_path: Path) -> None:
-    # A migrations folder whose second file is broken: the entrypoint exits non-zero ...
-    folder = tmp_path / "migrations"
-    folder.mkdir()
+    # A gateway migrations folder whose second file is broken: the entrypoint exits non-zero ...
+    root = tmp_path / "migrations"
+    folder = root / "gateway"
+    folder.mkdir(parents=True)
     (folder / "000_ok.sql").write_text("CREATE TABLE a (x INTEGER);\n")
     (folder / "001_bad.sql").write_text(
         "CREATE TABLE b (y INTEGER);\nINSERT INTO nowhere VALUES (1);\n"
@@ -105,7 +127,7 @@ def test_broken_migration_stops_the_start(tmp_path: Path) -> None:
         "touch",
         str(marker),
         cwd=tmp_path,
-        MIGRATIONS_PATH=str(folder),
+        MIGRATIONS_PATH=str(root),
     )
     assert result.returncode != 0
     # ... says why, never starts the service, and keeps nothing of the broken file.
@@ -122,7 +144,8 @@ def test_a_service_migrates_its_own_folder_into_its_own_file(tmp_path: Path) -> 
     # Billing-like service: MIGRATIONS_PATH/<service>/*.sql go to <service>.db, not app.db.
     root = tmp_path / "migrations"
     (root / "billing").mkdir(parents=True)
-    (root / "000_gateway_only.sql").write_text("CREATE TABLE gateway_only (x);\n")
+    (root / "gateway").mkdir()
+    (root / "gateway" / "000_gateway_only.sql").write_text("CREATE TABLE gateway_only (x);\n")
     (root / "billing" / "001_ledger.sql").write_text("CREATE TABLE ledger (k TEXT PRIMARY KEY);\n")
     result = run("billing", "true", cwd=tmp_path, MIGRATIONS_PATH=str(root))
     assert result.returncode == 0, result.stderr
@@ -132,13 +155,24 @@ def test_a_service_migrates_its_own_folder_into_its_own_file(tmp_path: Path) -> 
 
 def test_the_real_service_folders_apply(tmp_path: Path) -> None:
     # Every migrations/<service>/ folder in the repository applies to a fresh database.
-    for service in ("assets", "billing"):
+    for service, db_file in STATEFUL.items():
         result = run(service, "true", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
-        folder = MIGRATIONS / service
-        if folder.is_dir():
-            names = sorted(p.name for p in folder.glob("*.sql"))
-            assert applied(tmp_path / "db" / f"{service}.db") == names
+        names = sorted(p.name for p in (MIGRATIONS / service).glob("*.sql"))
+        assert names and applied(tmp_path / "db" / db_file) == names
+
+
+def test_the_gateway_does_not_start_without_its_folder(tmp_path: Path) -> None:
+    # MIGRATIONS_PATH pointing at the old flat layout (*.sql in the root): the gateway refuses
+    # to start rather than run on a schema nobody migrated.
+    root = tmp_path / "migrations"
+    root.mkdir()
+    (root / "000_base.sql").write_text((GATEWAY_MIGRATIONS / "000_base.sql").read_text())
+    marker = tmp_path / "service-started"
+    result = run("gateway", "touch", str(marker), cwd=tmp_path, MIGRATIONS_PATH=str(root))
+    assert result.returncode == 1
+    assert log_lines(result)[-1]["event"] == "entrypoint.migrate_failed"
+    assert not marker.exists() and not (tmp_path / "db" / "app.db").exists()
 
 
 def test_a_service_without_migrations_starts_anyway(tmp_path: Path) -> None:

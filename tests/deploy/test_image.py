@@ -79,7 +79,11 @@ def test_the_build_context_leaves_out_local_state_and_tests() -> None:
         assert ignored(path, RULES), path
     for path in ("shared/__pycache__/db.cpython-311.pyc", "migrations/x.db"):
         assert ignored(path, RULES), path
-    for path in ("shared/db.py", "services/renderer/__main__.py", "migrations/000_base.sql"):
+    for path in (
+        "shared/db.py",
+        "services/renderer/__main__.py",
+        "migrations/gateway/000_base.sql",
+    ):
         assert not ignored(path, RULES), path
 
 

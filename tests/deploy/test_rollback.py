@@ -13,7 +13,7 @@ import pytest
 from tests.deploy.support import DEPLOY, REPO, run_migrate
 
 ROLLBACK = DEPLOY / "rollback" / "001_v2_down.sql"
-MIGRATIONS = REPO / "migrations"
+MIGRATIONS = REPO / "migrations" / "gateway"
 V1_COLUMNS_SQL = "SELECT id, campaign_id, client_id, status, prompt, request_json, created_at"
 V1_ROWS = [
     ("v1-a", "camp", "client-1", "completed", "old brief", '{"a": 1}', "2025-01-01T00:00:00Z"),

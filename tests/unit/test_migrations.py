@@ -9,7 +9,7 @@ import pytest
 
 from shared.db import Database, MigrationError
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations" / "gateway"
 V2_COLUMNS = {
     "progress",
     "video_url",

@@ -1,5 +1,5 @@
 -- v2: storyboard review, approval, costs, retries. Plain SQL so that
--- `sqlite3 app.db < migrations/001_v2_video_generation.sql` works on a v1 database.
+-- `sqlite3 app.db < migrations/gateway/001_v2_video_generation.sql` works on a v1 database.
 ALTER TABLE generated_videos ADD COLUMN progress TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE generated_videos ADD COLUMN video_url TEXT;
 ALTER TABLE generated_videos ADD COLUMN storyboard_data TEXT;
