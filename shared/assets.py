@@ -16,9 +16,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
+
+from shared.micro import ErrorBody
 
 SCHEMA_VERSION = 1
 
@@ -69,10 +71,11 @@ def display_name(name: str | None) -> str | None:
     return name or None
 
 
-class AssetError(BaseModel):
+class AssetError(ErrorBody):
+    """Why the assets service could not serve a request: every service's error body
+    (`ErrorBody`), with the assets service's codes."""
+
     code: ErrorCode
-    message: str
-    details: Any = None
 
 
 class Asset(BaseModel):

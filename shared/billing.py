@@ -16,11 +16,12 @@ Example::
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from shared.events import Payload, derived_id
+from shared.micro import ErrorBody, ErrorReply
 from shared.models import GenerationRequest
 
 SCHEMA_VERSION = 1
@@ -257,20 +258,6 @@ class Summary(BaseModel):
         default=None, description="Global budget; only in the all-clients summary."
     )
 
-
-class ErrorReply(BaseModel):
-    """What billing answers instead of the reply model when it cannot serve a request."""
-
-    error: ErrorBody
-
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    details: Any = None
-
-
-ErrorReply.model_rebuild()
 
 __all__ = [
     "SCHEMA_VERSION",

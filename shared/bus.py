@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +42,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ValidationError
 
 from shared import tracing
+from shared.backoff import Backoff
 from shared.events import PAYLOADS, DeadLettered, Event, Payload, derived_id, parse_event
 from shared.logging import get_logger, log_context
 from shared.metrics import (
@@ -61,6 +61,8 @@ log = get_logger(__name__)
 
 MSG_ID = "Nats-Msg-Id"
 DAY_S = 86_400
+# How long a failed message waits before its redelivery.
+REDELIVERY_BACKOFF = Backoff(base_s=0.5, cap_s=30.0, jitter="full")
 
 # BILLING lists its event subjects rather than `billing.>`: a stream that captured
 # `billing.quote` would answer every quote request with a PubAck before billing could.
@@ -154,11 +156,6 @@ class ConsumerStats:
     in_flight: set[asyncio.Task[None]] = field(default_factory=set)
     # The message each in-flight task handles, to hand it back at shutdown.
     messages: dict[asyncio.Task[None], Msg] = field(default_factory=dict)
-
-
-def retry_delay_s(deliveries: int, base: float = 0.5, cap: float = 30.0) -> float:
-    """Exponential backoff with full jitter for the n-th failed delivery."""
-    return random.uniform(base, min(cap, base * 2**deliveries))
 
 
 class Bus:
@@ -521,7 +518,8 @@ class Bus:
             if deliveries >= spec.max_deliver:
                 await self._dead_letter(spec, msg, f"failed {deliveries} times: {exc!r}", stats)
             else:
-                await msg.nak(delay=retry_delay_s(deliveries))
+                # One doubling ahead: the first redelivery already waits 0.5-1 s.
+                await msg.nak(delay=REDELIVERY_BACKOFF.delay_s(deliveries + 1))
         else:
             stats.handled += 1
             EVENTS_CONSUMED.labels(msg.subject, "acked").inc()

@@ -3,30 +3,32 @@ discovery and per-endpoint stats), for every service that answers requests.
 
 An endpoint is a typed handler: the request body is validated at the edge into its
 request model, the handler returns its reply model, and that is sent back. A request that
-cannot be served is answered, never left to time out, under one error contract: a
-`Failure` (micro status, code, message, details) sets the micro error headers
-(`Nats-Service-Error-Code` = status, `Nats-Service-Error` = the message on one line), and
-the body is the service's own error reply, built by its `ErrorContract`. A failure is
-one of:
+cannot be served is answered, never left to time out, under one error contract for every
+service: the micro error headers (`Nats-Service-Error-Code` = a status, HTTP-like;
+`Nats-Service-Error` = the message on one line) and an `ErrorReply` body,
+`{"error": {"code", "message", "details"}}`. A failure is one of:
 
-- the body does not validate: status 400, code `invalid_request`;
-- the handler raises `RequestError` (understood, but cannot be served; 422 by default);
-- the handler crashes: status 500, the contract's internal code (logged with its trace);
-- the handler returns a reply that carries a refusal (`ErrorContract.refusal`): that
-  reply is the body, as is.
+- the body does not validate: status 400, code `invalid_request`, the fields as details;
+- the handler raises `RequestError` (understood, but cannot be served): its code, with the
+  status the service's `ErrorContract` gives that code (422 when it names none);
+- the handler crashes: status 500, the contract's internal code (logged with its trace).
+
+A reply model may carry the same `error` field (defaulting everything else), so a client
+can parse either answer as the reply model and check `error` first.
 
 Example::
 
-    ERRORS = ErrorContract(reply=lambda failure, reply_type: ErrorReply(...))
+    ERRORS = ErrorContract(statuses={"not_found": "404"})
     endpoints = [Endpoint("quote", "billing.quote", QuoteRequest, Quote, handlers.on_quote)]
     async with await serve_endpoints(bus.nc, "billing", endpoints, ERRORS):
         await stop.wait()
+    # in a handler:  raise RequestError("not_found", f"asset {asset_id} not found")
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from nats import micro
@@ -47,6 +49,18 @@ P = TypeVar("P", bound=BaseModel)
 MAX_DESCRIPTION = 500
 
 
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorReply(BaseModel):
+    """What a service answers instead of the reply model when it cannot serve a request."""
+
+    error: ErrorBody
+
+
 @dataclass(frozen=True)
 class Failure:
     """Why a request was not served: `status` is the micro error code (HTTP-like)."""
@@ -56,39 +70,41 @@ class Failure:
     message: str
     details: Any = None
 
+    def reply(self) -> ErrorReply:
+        return ErrorReply(
+            error=ErrorBody(code=self.code, message=self.message, details=self.details)
+        )
+
 
 class RequestError(Exception):
     """A request the service understood but cannot serve (e.g. a backend it has no prices
-    for); raised by a handler, answered as a `Failure`."""
+    for, an asset that does not exist); raised by a handler, answered as a `Failure` with
+    `status`, or the status the service's contract gives `code`."""
 
-    def __init__(self, code: str, message: str, status: str = "422") -> None:
+    def __init__(self, code: str, message: str, status: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status
 
-    @property
-    def failure(self) -> Failure:
-        return Failure(self.status, self.code, self.message)
-
-
-def _no_refusal(reply: BaseModel) -> Failure | None:
-    return None
-
 
 @dataclass(frozen=True)
 class ErrorContract:
-    """How one service answers a request it cannot serve.
+    """A service's words within the one error contract: the status of each of its
+    `RequestError` codes (422 for any other), and the code and message a crash is
+    answered with (`internal_message` is formatted with `service` and `endpoint`)."""
 
-    `reply` builds the error body from the failure and the endpoint's reply model;
-    `refusal` reads a refusal a handler returned inside its reply (None: served);
-    a crash answers `internal_code` with `internal_message` (formatted with `service` and
-    `endpoint`)."""
-
-    reply: Callable[[Failure, type[BaseModel]], BaseModel]
-    refusal: Callable[[BaseModel], Failure | None] = _no_refusal
+    statuses: Mapping[str, str] = field(default_factory=dict)
     internal_code: str = "internal"
     internal_message: str = "{endpoint} failed"
+
+    def refused(self, exc: RequestError) -> Failure:
+        status = exc.status or self.statuses.get(exc.code, "422")
+        return Failure(status, exc.code, exc.message)
+
+    def crashed(self, service: str, endpoint: str) -> Failure:
+        message = self.internal_message.format(service=service, endpoint=endpoint)
+        return Failure("500", self.internal_code, message)
 
 
 @dataclass(frozen=True)
@@ -105,41 +121,31 @@ def adapt(endpoint: Endpoint[Any, Any], service: str, errors: ErrorContract) -> 
 
     async def handle(request: Request) -> None:
         with server_span(f"request {endpoint.subject}", request.headers, service):
-            reply: BaseModel
-            failure: Failure | None
             try:
                 body = endpoint.request_type.model_validate_json(request.data)
             except ValidationError as exc:
                 details = exc.errors(include_url=False, include_input=False)
-                failure = Failure("400", "invalid_request", "invalid request body", details)
-                reply = errors.reply(failure, endpoint.reply_type)
+                await respond_error(
+                    request, Failure("400", "invalid_request", "invalid request body", details)
+                )
+                return
+            try:
+                reply = await endpoint.handler(body)
+            except RequestError as exc:
+                await respond_error(request, errors.refused(exc))
+            except Exception:
+                log.exception("request.failed", extra={"subject": endpoint.subject})
+                await respond_error(request, errors.crashed(service, endpoint.name))
             else:
-                try:
-                    reply = await endpoint.handler(body)
-                except RequestError as exc:
-                    failure = exc.failure
-                    reply = errors.reply(failure, endpoint.reply_type)
-                except Exception:
-                    log.exception("request.failed", extra={"subject": endpoint.subject})
-                    message = errors.internal_message.format(
-                        service=service, endpoint=endpoint.name
-                    )
-                    failure = Failure("500", errors.internal_code, message)
-                    reply = errors.reply(failure, endpoint.reply_type)
-                else:
-                    failure = errors.refusal(reply)
-            await respond(request, reply, failure)
+                await request.respond(reply.model_dump_json().encode())
 
     return handle
 
 
-async def respond(request: Request, reply: BaseModel, failure: Failure | None) -> None:
-    data = reply.model_dump_json().encode()
-    if failure is None:
-        await request.respond(data)
-        return
+async def respond_error(request: Request, failure: Failure) -> None:
     # Header values cannot hold line breaks; the body keeps the message whole.
     description = " ".join(failure.message.split())[:MAX_DESCRIPTION]
+    data = failure.reply().model_dump_json().encode()
     await request.respond_error(failure.status, description, data=data)
 
 

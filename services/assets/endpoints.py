@@ -1,8 +1,9 @@
-"""The assets service's side of the request/reply contract (`shared.micro` serves it as
-the micro service `$SRV.PING/INFO/STATS.assets`). Every reply model has an optional
-`error: AssetError`: a refusal is the handler's own reply with `error` set, and a request
-that fails (invalid body, crash) is answered with the endpoint's reply model holding only
-`error`; the micro error code comes from the error code (`STATUS`).
+"""The assets service's words within the one request/reply error contract
+(`shared.micro` serves its endpoints as the micro service `$SRV.PING/INFO/STATS.assets`):
+a handler refuses by raising `RequestError` with one of `shared.assets.ErrorCode`, which
+is answered with the micro status below and an `ErrorReply` body. Every assets reply model
+has an optional `error: AssetError` (everything else defaults), so a client parses either
+answer as the reply model and checks `error` first.
 
 Example::
 
@@ -14,12 +15,9 @@ Example::
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from shared.micro import Endpoint, ErrorContract, RequestError, serve_endpoints
 
-from shared.assets import AssetError
-from shared.micro import Endpoint, ErrorContract, Failure, serve_endpoints
-
-__all__ = ["ERRORS", "STATUS", "Endpoint", "serve_endpoints"]
+__all__ = ["ERRORS", "STATUS", "Endpoint", "RequestError", "serve_endpoints"]
 
 STATUS = {
     "invalid_request": "400",
@@ -29,24 +27,6 @@ STATUS = {
     "internal": "500",
 }
 
-
-def error_reply(failure: Failure, reply_type: type[BaseModel]) -> BaseModel:
-    error = AssetError.model_validate(
-        {"code": failure.code, "message": failure.message, "details": failure.details}
-    )
-    return reply_type(error=error)
-
-
-def refusal(reply: BaseModel) -> Failure | None:
-    error: AssetError | None = getattr(reply, "error", None)
-    if error is None:
-        return None
-    return Failure(STATUS.get(error.code, "500"), error.code, error.message, error.details)
-
-
 ERRORS = ErrorContract(
-    reply=error_reply,
-    refusal=refusal,
-    internal_code="internal",
-    internal_message="{service} {endpoint} failed",
+    statuses=STATUS, internal_code="internal", internal_message="{service} {endpoint} failed"
 )

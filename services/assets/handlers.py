@@ -6,13 +6,13 @@ import asyncio
 import os
 
 from services.assets.colors import dominant_colors
+from services.assets.endpoints import RequestError
 from services.assets.formats import Refused
-from services.assets.store import AssetStore, InvalidCursor, now_ms
+from services.assets.store import AssetStore, now_ms
 from services.assets.thumbnails import thumbnail_jpeg
 from services.assets.validation import Inspection, inspect
 from shared.assets import (
     Asset,
-    AssetError,
     AssetReply,
     DeleteReply,
     DeleteRequest,
@@ -23,6 +23,7 @@ from shared.assets import (
     ListRequest,
     display_name,
 )
+from shared.cursor import InvalidCursor
 from shared.logging import get_logger
 from shared.storage import LocalStorage
 from shared.uploads import thumbnail_key, upload_key
@@ -44,12 +45,11 @@ class AssetHandlers:
         if existing is not None:
             await self.storage.delete(request.temp_key)
             if existing.client_id != request.client_id:
-                return AssetReply(error=AssetError(code="invalid_request", message="id in use"))
+                raise RequestError("invalid_request", "id in use")
             return AssetReply(asset=existing)  # a retried request: same answer
         temp = self.storage.path(request.temp_key)
         if not temp.is_file():
-            message = "the upload is no longer in storage"
-            return AssetReply(error=AssetError(code="invalid_request", message=message))
+            raise RequestError("invalid_request", "the upload is no longer in storage")
         try:
             found = await asyncio.to_thread(
                 inspect, temp, request.declared_kind, request.declared_mime, self.max_upload_bytes
@@ -57,7 +57,7 @@ class AssetHandlers:
         except Refused as exc:
             await self.storage.delete(request.temp_key)
             log.info("asset.refused", extra={"reason": exc.message, "bytes": request.bytes})
-            return AssetReply(error=AssetError(code=exc.code, message=exc.message))
+            raise RequestError(exc.code, exc.message) from None
         except BaseException:
             await self.storage.delete(request.temp_key)
             raise
@@ -123,7 +123,7 @@ class AssetHandlers:
                 request.client_id, request.kind, request.limit, request.cursor
             )
         except InvalidCursor:
-            return ListReply(error=AssetError(code="invalid_request", message="invalid cursor"))
+            raise RequestError("invalid_request", "invalid cursor") from None
         return ListReply(assets=assets, next_cursor=cursor)
 
     async def on_delete(self, request: DeleteRequest) -> DeleteReply:
@@ -131,7 +131,7 @@ class AssetHandlers:
         asset = await self.store.remove(request.asset_id, request.client_id)
         if asset is None:
             message = f"asset {request.asset_id} not found"
-            return DeleteReply(error=AssetError(code="not_found", message=message))
+            raise RequestError("not_found", message)
         for key in (asset.key, asset.thumbnail_key):
             if key:
                 await self.storage.delete(key)

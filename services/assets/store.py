@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from shared.assets import Asset, AssetKind
+from shared.cursor import decode_cursor, encode_cursor
 from shared.db import Database
 
 COLUMNS = (
     "id, client_id, kind, mime_type, bytes, width, height, duration_s, storage_key, "
     "thumbnail_key, dominant_colors, original_name, sha256, created_at"
 )
-
-
-class InvalidCursor(ValueError):
-    pass
-
-
-def encode_cursor(created_at: str, asset_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{created_at}|{asset_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        created_at, asset_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-    except ValueError:
-        raise InvalidCursor("invalid cursor") from None
-    return created_at, asset_id
 
 
 def now_ms() -> datetime:
@@ -108,7 +92,8 @@ class AssetStore:
     async def page(
         self, client_id: str | None, kind: AssetKind | None, limit: int, cursor: str | None
     ) -> tuple[list[Asset], str | None]:
-        """Newest first; the cursor names the last asset of the previous page."""
+        """Newest first; the cursor names the last asset of the previous page
+        (`shared.cursor.InvalidCursor` when it names none)."""
         where, params = [], []
         for column, value in (("client_id", client_id), ("kind", kind)):
             if value is not None:

@@ -1,7 +1,7 @@
-"""Billing's side of the request/reply contract (`shared.micro` serves it as the micro
-service `$SRV.PING/INFO/STATS.billing`): a request billing cannot serve is answered with
-an `ErrorReply` body (and the micro error headers) instead of the endpoint's reply model;
-a handler refuses by raising `RequestError`.
+"""Billing's words within the one request/reply error contract (`shared.micro` serves its
+endpoints as the micro service `$SRV.PING/INFO/STATS.billing`): a request billing cannot
+serve is answered with an `ErrorReply` body (and the micro error headers) instead of the
+endpoint's reply model; a handler refuses by raising `RequestError` (`unpriced`: 422).
 
 Example::
 
@@ -12,21 +12,8 @@ Example::
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
-from shared.billing import ErrorBody, ErrorReply
-from shared.micro import Endpoint, ErrorContract, Failure, RequestError, serve_endpoints
+from shared.micro import Endpoint, ErrorContract, RequestError, serve_endpoints
 
 __all__ = ["ERRORS", "Endpoint", "RequestError", "serve_endpoints"]
 
-
-def error_reply(failure: Failure, reply_type: type[BaseModel]) -> BaseModel:
-    """`ErrorReply`, whatever the endpoint's reply model."""
-    return ErrorReply(
-        error=ErrorBody(code=failure.code, message=failure.message, details=failure.details)
-    )
-
-
-ERRORS = ErrorContract(
-    reply=error_reply, internal_code="internal_error", internal_message="{endpoint} failed"
-)
+ERRORS = ErrorContract(internal_code="internal_error", internal_message="{endpoint} failed")

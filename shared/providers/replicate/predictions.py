@@ -25,6 +25,7 @@ from typing import Generic, TypeVar
 
 from opentelemetry.trace import SpanKind
 
+from shared.backoff import Backoff
 from shared.billing import CostRecorded
 from shared.logging import get_logger
 from shared.metrics import PREDICTION_SECONDS, PREDICTIONS, PROVIDER_POLLS, PROVIDER_RETRIES
@@ -63,6 +64,8 @@ POLL_GROWTH = 0.2  # the next poll comes after this share of the prediction's ag
 WEBHOOK_POLL_GROWTH = 1.0
 WEBHOOK_POLL_MAX_FACTOR = 3.0
 SAVE_TRIES = 5
+# Between tries of a checkpoint read or write: 0.4 s, 0.8 s, 1.6 s, 3.2 s.
+CHECKPOINT_BACKOFF = Backoff(base_s=0.4)
 INTENT_POLL_S = 0.25
 
 
@@ -329,40 +332,13 @@ class PredictionRunner:
         return None
 
     async def _load(self, key: str) -> tuple[Checkpoint | None, int | None]:
-        for attempt in range(1, SAVE_TRIES + 1):
-            try:
-                return await self.checkpoints.load_revision(key)
-            except CheckpointErrors:
-                if attempt == SAVE_TRIES:
-                    raise ProviderUnavailable(
-                        "the prediction checkpoints are unreachable"
-                    ) from None
-                await asyncio.sleep(0.2 * 2**attempt)
-        return None, None
+        return await _checkpoint_call(lambda: self.checkpoints.load_revision(key))
 
     async def _claim(self, key: str, checkpoint: Checkpoint, revision: int | None) -> bool:
-        for attempt in range(1, SAVE_TRIES + 1):
-            try:
-                return await self.checkpoints.claim(key, checkpoint, revision)
-            except CheckpointErrors:
-                if attempt == SAVE_TRIES:
-                    raise ProviderUnavailable(
-                        "the prediction checkpoints are unreachable"
-                    ) from None
-                await asyncio.sleep(0.2 * 2**attempt)
-        return False
+        return await _checkpoint_call(lambda: self.checkpoints.claim(key, checkpoint, revision))
 
     async def _save(self, key: str, checkpoint: Checkpoint) -> None:
-        for attempt in range(1, SAVE_TRIES + 1):
-            try:
-                await self.checkpoints.save(key, checkpoint)
-                return
-            except CheckpointErrors:
-                if attempt == SAVE_TRIES:
-                    raise ProviderUnavailable(
-                        "the prediction checkpoints are unreachable"
-                    ) from None
-                await asyncio.sleep(0.2 * 2**attempt)
+        await _checkpoint_call(lambda: self.checkpoints.save(key, checkpoint))
 
     # ----------------------------------------------------------------------------- follow
 
@@ -482,3 +458,17 @@ def _same_input(found: Mapping[str, object] | None, sent: Mapping[str, object]) 
         if found.get(name) != value:
             return False
     return True
+
+
+async def _checkpoint_call(call: Callable[[], Awaitable[R]]) -> R:
+    """`call` against the checkpoint store, tried SAVE_TRIES times with backoff (a NATS
+    blip must not lose a prediction that was paid for); then the provider is unavailable."""
+    for attempt in range(1, SAVE_TRIES):
+        try:
+            return await call()
+        except CheckpointErrors:
+            await asyncio.sleep(CHECKPOINT_BACKOFF.delay_s(attempt))
+    try:
+        return await call()
+    except CheckpointErrors:
+        raise ProviderUnavailable("the prediction checkpoints are unreachable") from None

@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from shared.backoff import Backoff
+
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 CONTENT_POLICY_MARKERS = ("e005", "flagged as sensitive", "nsfw", "content policy")
 _RESETS_IN = re.compile(r"resets in ~?\s*(\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
@@ -46,8 +48,8 @@ class RetryPolicy:
     def backoff_s(self, attempt: int, rng: random.Random | None = None) -> float:
         """Wait before try `attempt + 1`: half the exponential step plus a random half
         ("equal jitter"), so replicas spread out but never retry at once."""
-        step = min(self.cap_s, self.base_s * 2 ** (attempt - 1))
-        return float(step / 2 + (rng or random).uniform(0, step / 2))
+        backoff = Backoff(self.base_s, self.cap_s, jitter="equal")
+        return backoff.delay_s(attempt, draw=(rng or random).random())
 
     def decide(
         self,
