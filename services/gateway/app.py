@@ -1,30 +1,44 @@
-"""The gateway application factory: `init_app(settings)` builds the real app, with
-database, bus, outbox relay and projection consumer as cleanup contexts."""
+"""The gateway's wiring: `init_app(settings)` builds the real app — its middlewares, the
+resources on it (appkeys.py), the loops that run beside the HTTP server (each started
+through `background`), and the route map (routes.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from services.gateway.appkeys import BUS, CACHE, DB, RELAY, SETTINGS, STORAGE, STORE
-from services.gateway.console.views import add_console_routes
-from services.gateway.contract.views import add_contract_routes
+from services.gateway.appkeys import (
+    BUS,
+    CACHE,
+    CONTRACT,
+    DB,
+    REAPER,
+    RELAY,
+    SETTINGS,
+    STORAGE,
+    STORE,
+    WEBHOOKS,
+)
+from services.gateway.background import Loop, background
+from services.gateway.console.views import set_up_console
+from services.gateway.contract.views import Contract
 from services.gateway.handlers import billing_handlers, projection_handlers
 from services.gateway.http.admission import admission_middleware
 from services.gateway.http.auth import TokenVerifier
-from services.gateway.http.idempotency import idempotency_middleware, idempotency_pruning
+from services.gateway.http.idempotency import idempotency_middleware, prune_expired_keys
 from services.gateway.http.middlewares import api_middleware
 from services.gateway.jobs.cache import JobCache
 from services.gateway.jobs.commands import JobStore
-from services.gateway.jobs.deadletters import dead_letters_context
+from services.gateway.jobs.deadletters import DeadLetters, dead_letter_spec
 from services.gateway.jobs.outbox import OutboxRelay
 from services.gateway.jobs.projection import Projection
-from services.gateway.jobs.reaper import reaper_context
+from services.gateway.jobs.reaper import Reaper, announcer
 from services.gateway.routes import add_routes
-from services.gateway.webhooks.dispatcher import add_webhook_routes
-from services.gateway.webhooks.replicate import add_replicate_webhooks
+from services.gateway.webhooks.dispatcher import WebhookDispatcher
+from services.gateway.webhooks.replicate import replicate_signing_secret
 from shared.billing import JobCostUpdated
 from shared.bus import Bus, ConsumerSpec
 from shared.db import Database
@@ -40,7 +54,6 @@ from shared.logging import get_logger
 from shared.service import shutdown_budget
 from shared.settings import Settings
 from shared.storage import LocalStorage
-from shared.tasks import stop_task
 
 log = get_logger(__name__)
 
@@ -79,7 +92,7 @@ def projection_spec(settings: Settings) -> ConsumerSpec:
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     db = await Database.open(settings.database_path)
-    await db.migrate(settings.migrations_path)
+    await db.migrate(settings.gateway_migrations_path)
     app[DB] = db
     yield
     await db.close()
@@ -94,51 +107,60 @@ async def _bus(app: web.Application) -> AsyncIterator[None]:
     await bus.close(timeout_s=drain_s)
 
 
-async def _workers(app: web.Application) -> AsyncIterator[None]:
-    """The outbox relay and the projection consumer, stopped before the bus drains."""
-    stop = asyncio.Event()
+# The loops beside the HTTP server; each `start` puts what views need on the app and
+# returns the loop (see background.py).
+
+
+def outbox_relay(app: web.Application) -> Loop:
     relay = OutboxRelay(app[DB], app[BUS])
-    store = JobStore(app[DB], on_outbox=relay.wake)
-    app[RELAY], app[STORE] = relay, store
-    projection = Projection(app[DB])
-    handlers = projection_handlers(projection, app[CACHE], app[SETTINGS].generation_backend)
-    tasks = [
-        asyncio.create_task(relay.run(stop), name="outbox-relay"),
-        asyncio.create_task(
-            app[BUS].consume(
-                projection_spec(app[SETTINGS]),
-                handlers,
-                stop,
-                concurrency=PROJECTION_CONCURRENCY,
+    app[RELAY], app[STORE] = relay, JobStore(app[DB], on_outbox=relay.wake)
+    return relay.run
+
+
+def projections(app: web.Application) -> Loop:
+    """Worker events and billing's cost updates onto the job rows (and the poll cache);
+    the two consumers stop together."""
+    settings, bus, projection = app[SETTINGS], app[BUS], Projection(app[DB])
+    events = projection_handlers(projection, app[CACHE], settings.generation_backend)
+    costs = billing_handlers(projection, app[CACHE])
+
+    async def consume(stop: asyncio.Event) -> None:
+        await asyncio.gather(
+            bus.consume(
+                projection_spec(settings), events, stop, concurrency=PROJECTION_CONCURRENCY
             ),
-            name="projection",
-        ),
-        asyncio.create_task(
-            app[BUS].consume(
-                billing_spec(app[SETTINGS]),
-                billing_handlers(projection, app[CACHE]),
-                stop,
-                concurrency=4,
-            ),
-            name="billing-projection",
-        ),
-    ]
-    for task in tasks:
-        task.add_done_callback(_report_crash)
-    yield
-    stop.set()
-    for task in tasks:
-        await stop_task(task, timeout_s=15)
+            bus.consume(billing_spec(settings), costs, stop, concurrency=4),
+        )
+
+    return consume
+
+
+def reaper(app: web.Application) -> Loop:
+    settings = app[SETTINGS]
+    app[REAPER] = Reaper(
+        app[DB], settings.stuck_job_timeout_s, settings.max_job_retries, announcer(app)
+    )
+    return app[REAPER].run
+
+
+def dead_letters(app: web.Application) -> Loop:
+    consumer = DeadLetters(app[DB], announcer(app))
+    spec = dead_letter_spec(app[SETTINGS])
+    return lambda stop: app[BUS].consume_raw(spec, consumer.handle, stop)
+
+
+def idempotency_pruning(app: web.Application) -> Loop:
+    return functools.partial(prune_expired_keys, app[DB])
+
+
+def webhook_dispatcher(app: web.Application) -> Loop:
+    app[WEBHOOKS] = WebhookDispatcher(app[DB], app[SETTINGS])
+    return app[WEBHOOKS].run
 
 
 async def _end_streams(app: web.Application) -> None:
     """End SSE streams first: aiohttp waits for open handlers before cleanup."""
     app[CACHE].close_listeners()
-
-
-def _report_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and (exc := task.exception()) is not None:
-        log.error("gateway.task_crashed", extra={"task": task.get_name()}, exc_info=exc)
 
 
 def init_app(settings: Settings) -> web.Application:
@@ -150,12 +172,23 @@ def init_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[CACHE] = JobCache()
     app[STORAGE] = LocalStorage(settings.video_storage_path)
-    app.cleanup_ctx.extend([_database, _bus, _workers])
-    app.cleanup_ctx.extend([reaper_context, dead_letters_context, idempotency_pruning])
+    app[CONTRACT] = Contract(app)
+    set_up_console(app)
+    # Started in this order, stopped in the reverse: every loop stops before the bus
+    # drains and the database closes.
+    app.cleanup_ctx.extend(
+        [
+            _database,
+            _bus,
+            background("outbox-relay", outbox_relay),
+            background("projections", projections),
+            background("reaper", reaper),
+            background("dead-letters", dead_letters),
+            background("idempotency-pruning", idempotency_pruning, stop_after_s=5),
+            replicate_signing_secret,
+            background("webhook-dispatcher", webhook_dispatcher),
+        ]
+    )
     app.on_shutdown.append(_end_streams)
     add_routes(app)
-    add_replicate_webhooks(app)
-    add_webhook_routes(app)
-    add_contract_routes(app)
-    add_console_routes(app)
     return app

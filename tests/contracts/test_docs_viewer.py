@@ -17,7 +17,7 @@ from tests.support.system import System
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-VIEWER_DIR = Path(__file__).resolve().parents[2] / "services" / "gateway" / "contract" / "docs_viewer"
+VIEWER_DIR = Path(__file__).resolve().parents[2] / "services/gateway/contract/docs_viewer"
 
 
 class _Loads(HTMLParser):

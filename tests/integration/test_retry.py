@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.gateway.jobs.reaper import REAPER
+from services.gateway.appkeys import REAPER
 from tests.integration.test_storyboard_failures import png, stored, uploaded
 from tests.support.nats_server import NatsServer
 from tests.support.system import System, running_system

@@ -10,7 +10,7 @@ import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -18,10 +18,12 @@ import pytest_asyncio
 from aiohttp import web
 from replicate.webhook import InvalidSignatureError, Webhooks, WebhookSigningSecret
 
-from services.gateway.webhooks.dispatcher import WebhookDispatcher, retry_delay_s
+from services.gateway.webhooks.dispatcher import WebhookDispatcher
 from services.gateway.webhooks.signing import new_secret, signed_headers
 from services.gateway.webhooks.targets import TargetPolicy, TargetRefused
+from shared.backoff import Backoff
 from shared.db import Database
+from shared.settings import Settings
 from tests.integration.test_storyboard_failures import png, stored, uploaded
 from tests.support.nats_server import NatsServer
 from tests.support.system import System, running_system, settings_for
@@ -317,7 +319,7 @@ async def test_the_address_is_checked_again_when_delivering(
     # Deliveries queued while loopback was allowed (or before a name re-pointed at it) ...
     settings = settings_for(nats_server.url, tmp_path, webhook_max_attempts=1)
     db = await Database.open(settings.database_path)
-    await db.migrate(settings.migrations_path)
+    await db.migrate(settings.gateway_migrations_path)
     port = receiver.url.split(":")[2].split("/")[0]
     for number, url in enumerate([receiver.url, f"http://localhost:{port}/hook"]):
         await db.conn.execute(
@@ -353,9 +355,13 @@ async def test_the_policy_reads_hosts_and_cidrs() -> None:
 
 
 def test_retry_delays_double_up_to_the_cap() -> None:
-    delays = [retry_delay_s(n, 2.0, 60.0, jitter=0.0) for n in range(1, 8)]
+    # The dispatcher's backoff (base 2 s, cap 60 s): doubling, at most a quarter less.
+    settings = Settings(webhook_retry_base_s=2.0, webhook_retry_cap_s=60.0)
+    backoff = WebhookDispatcher(cast(Database, None), settings).backoff
+    delays = [backoff.delay_s(n, draw=0.0) for n in range(1, 8)]
     assert delays == [2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
-    assert retry_delay_s(3, 2.0, 60.0, jitter=0.999) == pytest.approx(6.0, rel=0.01)
+    assert backoff.delay_s(3, draw=0.999) == pytest.approx(6.0, rel=0.01)
+    assert backoff == Backoff(2.0, 60.0, jitter="quarter")
 
 
 def test_signatures_match_the_standard_webhooks_example() -> None:

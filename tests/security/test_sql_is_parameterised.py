@@ -22,14 +22,14 @@ REVIEWED = {
     "NOW_SQL": "shared.db: the strftime expression for the current time",
     "marks": "'?, ?, ...' placeholders, one per value",
     "placeholders": "'?, ?, ...' placeholders, one per value",
-    "assignments": "rows.write: 'column = ?' for keyword names the code passes",
+    "assignments": "jobs.store._update: 'column = ?' for keyword names the code passes",
     "_SELECT": "stage_requests: a constant SELECT",
     "COLUMNS": "assets.store: the constant column list",
     "sums": "billing.ledger: constant aggregate expressions",
     "where": "constant conditions with '?' placeholders (jobs, billing)",
     "table": "db.migrate: a table name matched by a regex in our own migration files",
-    "column": "jobs.list: a column name from a constant tuple",
-    "name": "rows.write: a keyword argument name",
+    "column": "jobs.store.page: a column name from a constant tuple",
+    "name": "jobs.store._update: a keyword argument name",
 }
 
 

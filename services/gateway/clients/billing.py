@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import TypeVar, cast
 
@@ -29,13 +30,21 @@ from shared.billing import (
     SummaryRequest,
 )
 from shared.bus import Bus
-from shared.models import GenerationRequest
+from shared.models import CostItem, GenerationRequest
 
 QUOTE = "billing.quote"
 COMMIT = "billing.commit"
 SUMMARY = "billing.summary"
 
 M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A job's estimate as the gateway keeps it: the total and its line items."""
+
+    total_usd: float
+    items: list[CostItem]
 
 
 class BillingUnavailable(Exception):

@@ -19,11 +19,10 @@ from typing import Annotated, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field, StringConstraints
 
-from services.gateway.appkeys import SETTINGS
+from services.gateway.appkeys import CONSOLE_FILES, MEDIA_VERIFIER, SETTINGS
 from services.gateway.contract.operations import ERROR, Response, operation
 from services.gateway.http.access import (
     DEV_LOGIN_PATH,
-    MEDIA_VERIFIER,
     issue_media_token,
     media_secret,
 )
@@ -122,18 +121,11 @@ class ConsoleFiles:
         return found
 
 
-CONSOLE_FILES = web.AppKey("console_files", ConsoleFiles)
-
-
-def add_console_routes(app: web.Application) -> None:
+def set_up_console(app: web.Application) -> None:
+    """The console's files and the media-token verifier, on the app before it starts."""
     settings = app[SETTINGS]
     app[CONSOLE_FILES] = ConsoleFiles(CONSOLE_DIR)
     app[MEDIA_VERIFIER] = TokenVerifier(media_secret(settings.jwt_secret.get_secret_value()))
-    app.router.add_get("/", console_index)
-    app.router.add_get("/console/config.json", console_config)
-    app.router.add_get("/console/{name}", console_file)
-    app.router.add_post(DEV_LOGIN_PATH, dev_login)
-    app.router.add_post(MEDIA_TOKEN_PATH, media_token)
     if settings.dev_login:
         log.warning("gateway.dev_login_enabled", extra={"path": DEV_LOGIN_PATH})
 

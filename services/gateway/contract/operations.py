@@ -22,12 +22,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
+from aiohttp import web
 from pydantic import BaseModel
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 ERROR = "error"  # a response documented with the shared error schema
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MULTIPART = "multipart/form-data"
+# What the back-pressure checks (http/admission.py) ask of an operation: `create` starts
+# a new job (the client's token bucket and queued-jobs bound), `enqueue` puts an existing
+# job back in front of the workers (the queued-jobs bound).
+Admission = Literal["create", "enqueue"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,21 @@ class Operation:
     # Descriptions of path parameters, by name (defaults cover job_id, n, asset_id).
     path_params: Mapping[str, str] = field(default_factory=dict)
     operation_id: str | None = None
+    # Back-pressure before the view runs (see `Admission`); None for everything else.
+    admission: Admission | None = None
+    # False for the requests answered from memory thousands of times a second (polls,
+    # probes, scrapes): a span each would cost more than the answer; they get metrics only.
+    traced: bool = True
+
+    @property
+    def idempotent(self) -> bool:
+        """Replays its first answer for a repeated `Idempotency-Key` (http/idempotency.py)."""
+        return IDEMPOTENCY_HEADER in self.headers
+
+    @property
+    def uploads(self) -> bool:
+        """Streams a multipart upload (its idempotency fingerprint is the file's hash)."""
+        return self.request_content_type == MULTIPART
 
 
 def operation(**kwargs: Any) -> Callable[[Handler], Handler]:
@@ -97,6 +119,12 @@ def operation(**kwargs: Any) -> Callable[[Handler], Handler]:
 
 def operation_of(handler: Any) -> Operation | None:
     return getattr(handler, "__openapi__", None)
+
+
+def route_operation(request: web.Request) -> Operation | None:
+    """The metadata of the view the request was routed to (None for an unmatched path).
+    Middlewares read it instead of matching path strings."""
+    return operation_of(request.match_info.handler)
 
 
 # Files are served with aiohttp's FileResponse: Range (206/416), ETag and Last-Modified
@@ -129,7 +157,7 @@ def file_responses(*media: str) -> dict[int, Any]:
 
 # The request header of the operations that replay their first answer for a repeated key.
 IDEMPOTENCY_KEY = {
-    "Idempotency-Key": Header(
+    IDEMPOTENCY_HEADER: Header(
         "Send the same key again with the same body to get the first answer back instead of "
         "doing the work twice; the same key with another body is a 409. Keys last 24 h."
     )

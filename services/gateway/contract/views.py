@@ -12,6 +12,7 @@ from pathlib import Path
 import orjson
 from aiohttp import web
 
+from services.gateway.appkeys import CONTRACT
 from services.gateway.contract.document import build_document
 from services.gateway.contract.operations import ERROR, Response, operation
 from services.gateway.http.errors import NotFound
@@ -53,16 +54,6 @@ class Contract:
                 '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"',
             )
         return self._files[name]
-
-
-CONTRACT = web.AppKey("contract", Contract)
-
-
-def add_contract_routes(app: web.Application) -> None:
-    app[CONTRACT] = Contract(app)
-    app.router.add_get("/openapi.json", openapi_json)
-    app.router.add_get("/docs", docs_index)
-    app.router.add_get("/docs/{name}", docs_asset)
 
 
 @operation(

@@ -22,7 +22,8 @@ import time
 
 from aiohttp import web
 
-from services.gateway.http.auth import Principal, TokenVerifier, issue_token
+from services.gateway.appkeys import MEDIA_VERIFIER
+from services.gateway.http.auth import Principal, issue_token
 
 DEV_LOGIN_PATH = "/api/v2/dev/token"
 PUBLIC_API_PATHS = frozenset({DEV_LOGIN_PATH})
@@ -36,7 +37,6 @@ _MEDIA_PATH = re.compile(
     r"|assets/[^/]+/(?:content|thumbnail\.jpg)"
     r")$"
 )
-MEDIA_VERIFIER = web.AppKey("media_verifier", TokenVerifier)
 
 
 def media_secret(jwt_secret: str) -> str:

@@ -23,15 +23,13 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from services.gateway.appkeys import DB
+from services.gateway.contract.operations import route_operation
 from services.gateway.http.errors import ApiError
 from services.gateway.http.middlewares import principal_of
-from services.gateway.jobs.stages import RUNNING
+from services.gateway.jobs.store import count_running
 from shared.db import Database
 from shared.settings import Settings
 
-CREATE = "/api/v2/jobs"
-# Requests that put a job (back) in front of the workers.
-ENQUEUING = frozenset({CREATE, "/api/v2/jobs/{job_id}/render", "/api/v2/jobs/{job_id}/retry"})
 MAX_BUCKETS = 10_000
 
 
@@ -115,14 +113,7 @@ class JobAdmission:
     async def check_queued(self, db: Database, client_id: str, job_id: str | None) -> None:
         """429 when the client already has `max_queued` jobs waiting for or using workers
         (not counting `job_id`, the one the request is about, if it is among them)."""
-        running = [status.value for status in RUNNING]
-        marks = ", ".join("?" for _ in running)
-        row = await db.fetchone(
-            f"SELECT count(*) AS n FROM generated_videos WHERE client_id = ?"
-            f" AND status IN ({marks}) AND id != ?",
-            [client_id, *running, job_id or ""],
-        )
-        queued = int(row["n"]) if row else 0
+        queued = await count_running(db, client_id, job_id)
         if queued >= self.max_queued:
             raise TooManyQueuedJobs(
                 f"{queued} of your jobs are already queued or running (at most"
@@ -140,13 +131,13 @@ def admission_middleware(settings: Settings) -> Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        route = request.match_info.route.resource
-        if request.method != "POST" or route is None or route.canonical not in ENQUEUING:
+        op = route_operation(request)
+        if op is None or op.admission is None:
             return await handler(request)
         client_id = principal_of(request).client_id
         job_id = request.match_info.get("job_id")
         await admission.check_queued(request.app[DB], client_id, job_id)
-        if route.canonical == CREATE:
+        if op.admission == "create":
             admission.take(client_id)
         return await handler(request)
 

@@ -42,6 +42,16 @@ class Conflict(ApiError):
     code = "conflict"
 
 
+class UnsupportedMediaType(ApiError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class UpstreamFailed(ApiError):
+    status = 502
+    code = "upstream_error"
+
+
 class PayloadTooLarge(ApiError):
     status = 413
     code = "payload_too_large"

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import hashlib
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import orjson
@@ -31,29 +30,23 @@ from aiohttp.payload import BytesPayload
 from aiohttp.typedefs import Handler
 
 from services.gateway.appkeys import DB, SETTINGS
+from services.gateway.contract.operations import IDEMPOTENCY_HEADER, route_operation
 from services.gateway.http.errors import ApiError, PayloadTooLarge
 from services.gateway.http.middlewares import principal_of
-from services.gateway.views.assets import FORM_OVERHEAD, READ_CHUNK
+from services.gateway.http.multipart import FORM_OVERHEAD, READ_CHUNK
 from shared.db import NOW_SQL, Database
 from shared.logging import get_logger
-from shared.tasks import stop_task
+from shared.pruning import PruneThrottle
 
 log = get_logger(__name__)
 
-HEADER = "Idempotency-Key"
+HEADER = IDEMPOTENCY_HEADER
 REPLAYED = "Idempotent-Replayed"
 KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 TTL_S = 86_400
 ABANDONED_S = 300
 PRUNE_EVERY_S = 600.0
 KEPT_HEADERS = ("Content-Type", "Location")
-UPLOADS = frozenset({"/api/v2/upload-asset", "/api/v2/assets"})
-ROUTES = UPLOADS | {
-    "/api/v2/jobs",
-    "/api/v2/jobs/{job_id}/render",
-    "/api/v2/jobs/{job_id}/exports",
-    "/api/v2/jobs/{job_id}/retry",
-}
 
 
 class KeyReused(ApiError):
@@ -162,13 +155,15 @@ class IdempotencyStore:
 @web.middleware
 async def idempotency_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     key = request.headers.get(HEADER)
-    route = request.match_info.route.resource
-    if key is None or request.method != "POST" or route is None or route.canonical not in ROUTES:
+    if key is None:
+        return await handler(request)
+    op = route_operation(request)
+    if op is None or not op.idempotent:
         return await handler(request)
     if not KEY.match(key):
         raise ApiError(f"{HEADER} must be 1-255 visible ASCII characters")
     client_id = principal_of(request).client_id
-    upload = route.canonical in UPLOADS
+    upload = op.uploads
     path = request.path_qs
     # A JSON body is at most 1 MiB (read() enforces it) and the view reads it again from
     # aiohttp's copy; an upload is not read here.
@@ -260,21 +255,14 @@ async def _streamed_file_sha256(request: web.Request, limit: int) -> str:
     return digest.hexdigest()
 
 
-async def idempotency_pruning(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: delete expired keys every 10 minutes."""
-    store = IdempotencyStore(app[DB])
-    stop = asyncio.Event()
-
-    async def prune() -> None:
-        while not stop.is_set():
-            try:
-                await store.prune()
-            except Exception:
-                log.exception("idempotency.prune_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), PRUNE_EVERY_S)
-
-    task = asyncio.create_task(prune(), name="idempotency-pruning")
-    yield
-    stop.set()
-    await stop_task(task, timeout_s=5)
+async def prune_expired_keys(db: Database, stop: asyncio.Event) -> None:
+    """Delete expired keys every 10 minutes until `stop` (a background loop)."""
+    store = IdempotencyStore(db)
+    throttle = PruneThrottle(PRUNE_EVERY_S)
+    while not stop.is_set():
+        try:
+            await throttle.maybe(store.prune)
+        except Exception:
+            log.exception("idempotency.prune_failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), throttle.until_due_s())

@@ -12,6 +12,7 @@ from aiohttp.typedefs import Handler, Middleware
 from aiohttp.web_urldispatcher import AbstractRoute
 from opentelemetry.trace import StatusCode
 
+from services.gateway.contract.operations import operation_of
 from services.gateway.http.access import is_public_api, query_principal
 from services.gateway.http.auth import Principal, TokenVerifier
 from services.gateway.http.errors import ApiError, error_response
@@ -35,11 +36,6 @@ _CODES = {
 }
 
 
-# Polls, probes and scrapes are answered from memory thousands of times a second: a span
-# each would cost more than the answer itself, so they get metrics only.
-UNTRACED = frozenset(
-    ("GET", route) for route in ("/api/v2/jobs/{job_id}", "/healthz", "/readyz", "/metrics")
-)
 UNMATCHED = "unmatched"
 CLIENT_CLOSED = 499
 
@@ -52,7 +48,8 @@ def _describe(route: AbstractRoute) -> tuple[str, bool]:
     """A route's template (never the raw path: job ids must not become label values)
     and whether its requests get a span."""
     template = route.resource.canonical if route.resource is not None else UNMATCHED
-    return template, (route.method, template) not in UNTRACED
+    op = operation_of(route.handler)
+    return template, op is None or op.traced
 
 
 def api_middleware(verifier: TokenVerifier) -> Middleware:

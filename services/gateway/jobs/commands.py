@@ -3,23 +3,17 @@ SQLite transaction (the outbox)."""
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Callable
 
-from services.gateway.clients.estimate import Estimate
-from services.gateway.http.errors import Conflict, Forbidden, NotFound, Unprocessable
-from services.gateway.jobs.store import (
-    JobRecord,
-    cost_items_json,
-    enqueue,
-    event_for,
-    load,
-    record_from,
-    write,
-)
+from services.gateway.clients.billing import Estimate
+from services.gateway.http.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
+from services.gateway.jobs import lifecycle, store
+from services.gateway.jobs.lifecycle import Command
+from services.gateway.jobs.store import JobRecord, cost_items_json, enqueue, event_for, load, write
 from services.gateway.webhooks.queue import load_notifying
-from shared.db import NOW_SQL, Database
+from shared.cursor import InvalidCursor, decode_cursor, encode_cursor
+from shared.db import Database
 from shared.events import (
     ExportRequested,
     JobApproved,
@@ -35,41 +29,37 @@ from shared.models import (
     GenerationRequest,
     Job,
     JobStatus,
-    Progress,
     Storyboard,
     StoryboardEdit,
 )
 
-EDITABLE = (JobStatus.storyboard_ready, JobStatus.approved)
-NOT_YET_APPROVED = (
-    JobStatus.queued,
-    JobStatus.storyboarding,
-    JobStatus.storyboard_ready,
-    JobStatus.refining,
-)
 
-
-def encode_cursor(created_at: str, job_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{created_at}|{job_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[str, str]:
+def cursor_position(cursor: str) -> tuple[str, str]:
+    """The `(created_at, id)` a `next_cursor` names; 422 when it names none."""
     try:
-        created_at, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-    except ValueError:
+        return decode_cursor(cursor)
+    except InvalidCursor as exc:
         raise Unprocessable(
-            "invalid cursor", [{"field": "cursor", "message": "malformed"}]
+            "invalid cursor", [{"field": "cursor", "message": exc.reason}]
         ) from None
-    return created_at, job_id
 
 
-def require(record: JobRecord, allowed: tuple[JobStatus, ...], action: str) -> None:
-    if record.job.status not in allowed:
-        wanted = " or ".join(allowed)
-        raise Conflict(
-            f"cannot {action} while the job is {record.job.status} (needs {wanted})",
-            {"status": record.job.status},
+def refusal(refused: lifecycle.Refused, record: JobRecord) -> ApiError:
+    """The HTTP error answering a change the lifecycle refused."""
+    if isinstance(refused, lifecycle.NotApproved):
+        return Forbidden(
+            refused.message, {**(refused.details or {}), "approved": record.job.approved}
         )
+    return Conflict(refused.message, refused.details)
+
+
+def require(record: JobRecord, command: Command) -> JobStatus:
+    """The status `command` moves the job to; 409 (403 for an unapproved render) when
+    the job's status does not allow it."""
+    try:
+        return lifecycle.check_command(record.job.status, command)
+    except lifecycle.Refused as refused:
+        raise refusal(refused, record) from None
 
 
 def storyboard_of(record: JobRecord) -> Storyboard:
@@ -93,23 +83,14 @@ class JobStore:
     ) -> JobRecord:
         estimate = estimate or Estimate(total_usd=0.0, items=[])
         async with self.db.transaction() as tx:
-            await tx.execute(
-                "INSERT INTO generated_videos (id, campaign_id, client_id, status, prompt,"
-                " request_json, progress, estimated_cost, cost_items, updated_at)"
-                f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {NOW_SQL})",
-                (
-                    job_id,
-                    request.campaign_id,
-                    client_id,
-                    JobStatus.queued,
-                    request.prompt,
-                    request.model_dump_json(),
-                    Progress(
-                        stage="queued", message="waiting for a storyboard worker"
-                    ).model_dump_json(),
-                    estimate.total_usd,
-                    cost_items_json(estimate.items),
-                ),
+            await store.insert(
+                tx,
+                job_id,
+                client_id,
+                request,
+                lifecycle.queued_progress(),
+                estimate.total_usd,
+                estimate.items,
             )
             for payload in (JobCreated(request=request), StoryboardRequested(request=request)):
                 await enqueue(tx, payload.envelope(job_id=job_id, client_id=client_id))
@@ -118,8 +99,7 @@ class JobStore:
         return record
 
     async def get(self, job_id: str) -> JobRecord | None:
-        row = await self.db.fetchone("SELECT * FROM generated_videos WHERE id = ?", (job_id,))
-        return record_from(row) if row else None
+        return await store.get(self.db, job_id)
 
     async def list(
         self,
@@ -129,37 +109,21 @@ class JobStore:
         limit: int,
         cursor: str | None,
     ) -> tuple[list[Job], str | None]:
-        where, params = [], []
         filters = (("client_id", client_id), ("status", status), ("campaign_id", campaign_id))
-        for column, value in filters:
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if cursor:
-            created_at, job_id = decode_cursor(cursor)
-            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
-            params += [created_at, created_at, job_id]
-        sql = "SELECT * FROM generated_videos"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
-        rows = await self.db.fetchall(sql, [*params, limit + 1])
-        jobs = [record_from(row).job for row in rows[:limit]]
-        next_cursor = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            next_cursor = encode_cursor(last["created_at"], last["id"])
-        return jobs, next_cursor
+        after = cursor_position(cursor) if cursor else None
+        records, last = await store.page(self.db, filters, limit, after)
+        next_cursor = encode_cursor(*last) if last else None
+        return [record.job for record in records], next_cursor
 
     async def edit_storyboard(self, job_id: str, edit: StoryboardEdit) -> JobRecord:
         async with self.db.transaction() as tx:
             record = await load(tx, job_id)
-            require(record, EDITABLE, "edit the storyboard")
+            status = require(record, Command.edit)
             storyboard = apply_edit(storyboard_of(record), edit)
-            await write(
+            await store.move(
                 tx,
-                job_id,
-                status=JobStatus.storyboard_ready,
+                record,
+                status,
                 storyboard_data=storyboard.model_dump_json(
                     exclude={"scenes": {"__all__": {"image_url"}}}
                 ),
@@ -174,18 +138,17 @@ class JobStore:
     async def request_refine(self, job_id: str, index: int, feedback: str) -> JobRecord:
         async with self.db.transaction() as tx:
             record = await load(tx, job_id)
-            require(record, EDITABLE, "refine a scene")
+            status = require(record, Command.refine)
             storyboard = storyboard_of(record)
             if not any(scene.index == index for scene in storyboard.scenes):
                 raise NotFound(
                     f"scene {index} not found (the storyboard has {len(storyboard.scenes)})"
                 )
-            progress = Progress(stage="refining", percent=0, message=f"refining scene {index}")
-            await write(
+            await store.move(
                 tx,
-                job_id,
-                status=JobStatus.refining,
-                progress=progress.model_dump_json(),
+                record,
+                status,
+                lifecycle.refining_progress(index),
                 approved=0,
                 approved_at=None,
                 error_message=None,
@@ -204,14 +167,9 @@ class JobStore:
     async def approve(self, job_id: str) -> JobRecord:
         async with self.db.transaction() as tx:
             record = await load(tx, job_id)
-            require(record, (JobStatus.storyboard_ready,), "approve")
+            require(record, Command.approve)
             storyboard = storyboard_of(record)
-            ready = Progress(stage="approved", percent=100, message="ready to render")
-            await tx.execute(
-                f"UPDATE generated_videos SET status = ?, approved = 1, approved_at = {NOW_SQL},"
-                f" progress = ?, updated_at = {NOW_SQL} WHERE id = ?",
-                (JobStatus.approved, ready.model_dump_json(), job_id),
-            )
+            await store.approve(tx, record, lifecycle.approved_progress())
             approved = JobApproved(storyboard=storyboard)
             await enqueue(tx, event_for(record, approved))
             record = await load(tx, job_id)
@@ -219,27 +177,16 @@ class JobStore:
         return record
 
     @staticmethod
-    def check_renderable(record: JobRecord) -> None:
-        if record.job.status in NOT_YET_APPROVED:
-            raise Forbidden(
-                "the storyboard must be approved before it is rendered",
-                {"status": record.job.status, "approved": record.job.approved},
-            )
-        require(record, (JobStatus.approved,), "render")
+    def check_renderable(record: JobRecord) -> JobStatus:
+        """403 while the storyboard is not approved yet, 409 for a job past rendering."""
+        return require(record, Command.render)
 
     async def request_render(self, job_id: str, estimate: Estimate | None = None) -> JobRecord:
         async with self.db.transaction() as tx:
             record = await load(tx, job_id)
-            self.check_renderable(record)
+            status = self.check_renderable(record)
             storyboard = storyboard_of(record)
-            progress = Progress(stage="rendering", percent=0, message="waiting for a renderer")
-            await write(
-                tx,
-                job_id,
-                status=JobStatus.rendering,
-                progress=progress.model_dump_json(),
-                error_message=None,
-            )
+            await store.move(tx, record, status, lifecycle.rendering_progress(), error_message=None)
             if estimate is not None and estimate.items:
                 # Re-priced with the approved storyboard's real scene lengths.
                 await write(
@@ -257,7 +204,7 @@ class JobStore:
     async def request_export(self, job_id: str, export: ExportRequest) -> JobRecord:
         async with self.db.transaction() as tx:
             record = await load(tx, job_id)
-            require(record, (JobStatus.completed,), "export")
+            require(record, Command.export)
             source = next(
                 (
                     out
@@ -268,8 +215,8 @@ class JobStore:
             )
             if source is None:
                 raise NotFound(f"variation {export.variation} of job {job_id} not found")
-            progress = Progress(stage="exporting", percent=0, message=f"exporting {export.aspect}")
-            await write(tx, job_id, progress=progress.model_dump_json())
+            progress = lifecycle.exporting_progress(f"exporting {export.aspect}")
+            await store.set_progress(tx, job_id, progress)
             requested = ExportRequested(
                 export_id=uuid.uuid4().hex[:12], aspect=export.aspect, source=source
             )
@@ -281,10 +228,9 @@ class JobStore:
     async def cancel(self, job_id: str) -> JobRecord:
         async with self.db.transaction() as tx:
             record = await load(tx, job_id)
-            if record.job.status.is_final:
-                raise Conflict(f"job is already {record.job.status}; nothing to cancel")
-            progress = record.job.progress.model_copy(update={"message": "canceled"})
-            await write(tx, job_id, status=JobStatus.canceled, progress=progress.model_dump_json())
+            status = require(record, Command.cancel)
+            progress = lifecycle.with_message(record.job.progress, lifecycle.CANCELED_MESSAGE)
+            await store.move(tx, record, status, progress)
             canceled = event_for(record, JobCanceled())
             await enqueue(tx, canceled)
             record = await load_notifying(tx, job_id, canceled.id)

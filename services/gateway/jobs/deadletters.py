@@ -8,34 +8,29 @@ attempt than the job's, or about a stage that is no longer running, changes noth
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
-from aiohttp import web
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 
-from services.gateway.appkeys import BUS, DB, SETTINGS
-from services.gateway.http.errors import NotFound
-from services.gateway.jobs.reaper import announcer, stage_label
-from services.gateway.jobs.stage_requests import EXPORT_PREFIX, load_request
-from services.gateway.jobs.stages import (
-    Outcome,
-    claim_attempt,
-    give_up,
+from services.gateway.jobs.lifecycle import (
+    Stage,
+    export_stage,
+    is_export,
     running_stage,
-    stage_request,
+    runs,
+    stage_label,
 )
-from services.gateway.jobs.store import JobRecord, load
+from services.gateway.jobs.stage_requests import load_request
+from services.gateway.jobs.stages import Outcome, give_up, stage_request
+from services.gateway.jobs.store import JobRecord, claim_attempt, find
 from shared.bus import MSG_ID, ConsumerSpec
 from shared.db import Database, Transaction
 from shared.events import DeadLettered
 from shared.logging import get_logger, log_context
-from shared.models import JobStatus
 from shared.settings import Settings
-from shared.tasks import stop_task
 
 log = get_logger(__name__)
 
@@ -88,13 +83,14 @@ def stage_of(parked: DeadLettered, message: dict[str, Any], record: JobRecord) -
     """The running stage of `record` the dead letter belongs to, if any."""
     data = message.get("data")
     export_id = data.get("export_id") if isinstance(data, dict) else None
+    status = record.job.status
     if parked.subject in RENDER_SUBJECTS:
-        if isinstance(export_id, str) and record.job.status == JobStatus.completed:
-            return EXPORT_PREFIX + export_id
-        return "render" if record.job.status == JobStatus.rendering else None
+        if isinstance(export_id, str) and runs(status, Stage.export):
+            return export_stage(export_id)
+        return Stage.render if runs(status, Stage.render) else None
     if parked.subject in STORYBOARD_SUBJECTS:
-        stage = running_stage(record)
-        return stage if stage in ("storyboard", "refine") else None
+        stage = running_stage(status)
+        return stage if stage in (Stage.storyboard, Stage.refine) else None
     return None
 
 
@@ -125,9 +121,8 @@ class DeadLetters:
         async with self.db.transaction() as tx:
             if not await tx.claim_event(CONSUMER, dedup):
                 return None
-            try:
-                record = await load(tx, job_id)
-            except NotFound:
+            record = await find(tx, job_id)
+            if record is None:
                 return None
             attempt = message.get("attempt", 1)
             if not isinstance(attempt, int) or attempt < record.attempt:
@@ -141,7 +136,7 @@ class DeadLetters:
         self, tx: Transaction, record: JobRecord, stage: str, parked: DeadLettered
     ) -> Outcome | None:
         reason = f"the {stage_label(stage)} could not be completed: {why(parked)}"
-        if stage.startswith(EXPORT_PREFIX):
+        if is_export(stage):
             request = await load_request(tx, record.job.id, stage)
             if request is None:
                 return None
@@ -159,16 +154,3 @@ class DeadLetters:
             extra={"stage": stage, "subject": parked.subject, "service": parked.service},
         )
         return Outcome(updated, attempt)
-
-
-async def dead_letters_context(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: the dead-letter consumer, stopped before the bus drains."""
-    consumer = DeadLetters(app[DB], announcer(app))
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        app[BUS].consume_raw(dead_letter_spec(app[SETTINGS]), consumer.handle, stop),
-        name="dead-letters",
-    )
-    yield
-    stop.set()
-    await stop_task(task, timeout_s=15)

@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 
 import orjson
 
+from shared.backoff import Backoff
 from shared.bus import Bus
 from shared.db import NOW_SQL, Database
 from shared.logging import get_logger
+from shared.pruning import PruneThrottle
 
 log = get_logger(__name__)
 
 BATCH = 256
 IDLE_WAIT_S = 1.0
-MAX_BACKOFF_S = 5.0
+# While NATS refuses publishes: 0.2 s, 0.4 s, ... up to 5 s between tries.
+FAILURE_BACKOFF = Backoff(base_s=0.2, cap_s=5.0)
 KEEP_PUBLISHED_S = 86_400
 PRUNE_EVERY_S = 600.0
 
@@ -31,7 +33,7 @@ class OutboxRelay:
         self.bus = bus
         self._wake = asyncio.Event()
         self.published = 0
-        self._pruned_at = 0.0
+        self.prune_throttle = PruneThrottle(PRUNE_EVERY_S)
 
     def wake(self) -> None:
         self._wake.set()
@@ -41,16 +43,16 @@ class OutboxRelay:
         return int(row["n"]) if row else 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        backoff = 0.2
+        failures = 0
         while not stop.is_set():
             try:
                 sent = await self.relay_once()
-                await self._prune()
-                backoff = 0.2
+                await self.prune()
+                failures = 0
             except Exception as exc:
+                failures += 1
                 log.warning("outbox.publish_failed", extra={"error": repr(exc)})
-                await _wait(stop, backoff)
-                backoff = min(MAX_BACKOFF_S, backoff * 2)
+                await _wait(stop, FAILURE_BACKOFF.delay_s(failures))
                 continue
             if sent < BATCH:
                 await _wait(self._wake, IDLE_WAIT_S)
@@ -80,12 +82,12 @@ class OutboxRelay:
         self.published += len(ids)
         return len(ids)
 
-    async def _prune(self) -> None:
-        # A write transaction on every idle tick would compete with request writes.
-        now = time.monotonic()
-        if now - self._pruned_at < PRUNE_EVERY_S:
-            return
-        self._pruned_at = now
+    async def prune(self) -> bool:
+        """Forget rows published more than `KEEP_PUBLISHED_S` ago, at most once every
+        `PRUNE_EVERY_S`; whether it ran."""
+        return await self.prune_throttle.maybe(self._delete_published)
+
+    async def _delete_published(self) -> None:
         async with self.db.transaction() as tx:
             await tx.execute(
                 "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at <"

@@ -6,9 +6,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.gateway.jobs.lifecycle import (
+    Stage,
+    export_stage,
+    exported_progress,
+    rendered_progress,
+    runs,
+    storyboard_made_progress,
+    with_message,
+)
 from services.gateway.jobs.public_errors import public_message
-from services.gateway.jobs.stage_requests import EXPORT_PREFIX, finish
-from services.gateway.jobs.store import JobRecord, load, outputs_json, record_from, video_url, write
+from services.gateway.jobs.stage_requests import finish
+from services.gateway.jobs.store import (
+    JobRecord,
+    find,
+    load,
+    move,
+    outputs_json,
+    set_progress,
+    video_url,
+    write,
+)
 from services.gateway.webhooks.queue import load_notifying
 from shared.billing import JobCostUpdated
 from shared.db import Database, Transaction
@@ -24,7 +42,8 @@ from shared.events import (
 from shared.models import JobStatus, Progress
 
 CONSUMER = "gateway"
-STORYBOARD_MOVING = (JobStatus.queued, JobStatus.storyboarding, JobStatus.refining)
+# A storyboard worker's answer applies while the job waits on a storyboard or refinement.
+STORYBOARD_STAGES = (Stage.storyboard, Stage.refine)
 
 
 async def claim(tx: Transaction, event: Event[Any], any_attempt: bool = False) -> JobRecord | None:
@@ -32,10 +51,9 @@ async def claim(tx: Transaction, event: Event[Any], any_attempt: bool = False) -
     attempt older than the job's, unless `any_attempt`)."""
     if not await tx.claim_event(CONSUMER, event.id):
         return None
-    row = await tx.fetchone("SELECT * FROM generated_videos WHERE id = ?", (event.job_id,))
-    if row is None:
+    record = await find(tx, event.job_id)
+    if record is None:
         return None
-    record = record_from(row)
     return None if event.attempt < record.attempt and not any_attempt else record
 
 
@@ -53,7 +71,7 @@ class Projection:
     async def storyboard_progressed(self, event: Event[StoryboardProgressed]) -> JobRecord | None:
         async with self.db.transaction() as tx:
             record = await claim(tx, event)
-            if record is None or record.job.status not in STORYBOARD_MOVING:
+            if record is None or not runs(record.job.status, *STORYBOARD_STAGES):
                 return None
             progress = _forward(record.job.progress, event.data.progress)
             status = (
@@ -61,27 +79,21 @@ class Projection:
                 if record.job.status == JobStatus.refining
                 else JobStatus.storyboarding
             )
-            await write(tx, event.job_id, status=status, progress=progress.model_dump_json())
+            await move(tx, record, status, progress)
             return await load(tx, event.job_id)
 
     async def storyboard_completed(self, event: Event[StoryboardCompleted]) -> JobRecord | None:
         async with self.db.transaction() as tx:
             record = await claim(tx, event)
-            if record is None or record.job.status not in STORYBOARD_MOVING:
+            if record is None or not runs(record.job.status, *STORYBOARD_STAGES):
                 return None
             storyboard = event.data.storyboard
-            done = (
-                f"scene {event.data.refined_scene} refined"
-                if event.data.refined_scene
-                else f"{len(storyboard.scenes)} scenes ready for review"
-            )
-            ready = Progress(stage="storyboard_ready", percent=100, message=done)
-            await write(
+            await move(
                 tx,
-                event.job_id,
-                status=JobStatus.storyboard_ready,
+                record,
+                JobStatus.storyboard_ready,
+                storyboard_made_progress(len(storyboard.scenes), event.data.refined_scene),
                 storyboard_data=storyboard.model_dump_json(),
-                progress=ready.model_dump_json(),
                 error_message=None,
             )
             return await load_notifying(tx, event.job_id, event.id)
@@ -89,21 +101,19 @@ class Projection:
     async def storyboard_failed(self, event: Event[StoryboardFailed]) -> JobRecord | None:
         async with self.db.transaction() as tx:
             record = await claim(tx, event)
-            if record is None or record.job.status not in STORYBOARD_MOVING:
+            if record is None or not runs(record.job.status, *STORYBOARD_STAGES):
                 return None
             # A failed refinement leaves the storyboard as it was; a failed first
             # storyboard fails the job.
             refined = event.data.refined_scene is not None and record.job.storyboard is not None
-            status = JobStatus.storyboard_ready if refined else JobStatus.failed
             message = public_message(event.data.error_message)
-            progress = record.job.progress.model_copy(update={"message": message})
-            await write(
+            await move(
                 tx,
-                event.job_id,
-                status=status,
+                record,
+                JobStatus.storyboard_ready if refined else JobStatus.failed,
+                with_message(record.job.progress, message),
                 error_message=message,
-                progress=progress.model_dump_json(),
-                failed_stage=None if refined else "storyboard",
+                failed_stage=None if refined else Stage.storyboard,
             )
             return await load_notifying(tx, event.job_id, event.id)
 
@@ -123,12 +133,11 @@ class Projection:
             record = await claim(tx, event)
             if record is None:
                 return None
-            exporting = event.data.export_id is not None
-            wanted = JobStatus.completed if exporting else JobStatus.rendering
-            if record.job.status != wanted:
+            stage = Stage.render if event.data.export_id is None else Stage.export
+            if not runs(record.job.status, stage):
                 return None
             progress = _forward(record.job.progress, event.data.progress)
-            await write(tx, event.job_id, progress=progress.model_dump_json())
+            await set_progress(tx, event.job_id, progress)
             return await load(tx, event.job_id)
 
     async def render_completed(self, event: Event[RenderCompleted]) -> JobRecord | None:
@@ -137,38 +146,31 @@ class Projection:
             if record is None:
                 return None
             if event.data.export_id is not None:
-                await finish(tx, event.job_id, EXPORT_PREFIX + event.data.export_id)
-                if record.job.status != JobStatus.completed:
+                await finish(tx, event.job_id, export_stage(event.data.export_id))
+                if not runs(record.job.status, Stage.export):
                     return None
                 # A retried export may answer twice: an output is listed once.
                 known = {out.key for out in record.job.outputs}
                 added = [out for out in event.data.outputs if out.key not in known]
                 outputs = [*record.job.outputs, *added]
-                done = Progress(stage="completed", percent=100, message="export ready")
                 await write(
                     tx,
                     event.job_id,
                     outputs=outputs_json(outputs),
-                    progress=done.model_dump_json(),
+                    progress=exported_progress().model_dump_json(),
                 )
                 return await load(tx, event.job_id)
-            if record.job.status != JobStatus.rendering:
+            if not runs(record.job.status, Stage.render):
                 return None
             outputs = list(event.data.outputs)
             first = min(outputs, key=lambda out: out.variation)
-            count = len(outputs)
-            done = Progress(
-                stage="completed",
-                percent=100,
-                message=f"{count} video{'s' if count > 1 else ''} ready",
-            )
-            await write(
+            await move(
                 tx,
-                event.job_id,
-                status=JobStatus.completed,
+                record,
+                JobStatus.completed,
+                rendered_progress(len(outputs)),
                 outputs=outputs_json(outputs),
                 video_url=video_url(event.job_id, first),
-                progress=done.model_dump_json(),
                 error_message=None,
             )
             return await load_notifying(tx, event.job_id, event.id)
@@ -180,21 +182,19 @@ class Projection:
                 return None
             message = public_message(event.data.error_message)
             if event.data.export_id is not None:
-                await finish(tx, event.job_id, EXPORT_PREFIX + event.data.export_id)
-                if record.job.status != JobStatus.completed:
+                await finish(tx, event.job_id, export_stage(event.data.export_id))
+                if not runs(record.job.status, Stage.export):
                     return None
-                failed = record.job.progress.model_copy(update={"message": message})
-                await write(tx, event.job_id, progress=failed.model_dump_json())
+                await set_progress(tx, event.job_id, with_message(record.job.progress, message))
                 return await load(tx, event.job_id)
-            if record.job.status != JobStatus.rendering:
+            if not runs(record.job.status, Stage.render):
                 return None
-            progress = record.job.progress.model_copy(update={"message": message})
-            await write(
+            await move(
                 tx,
-                event.job_id,
-                status=JobStatus.failed,
+                record,
+                JobStatus.failed,
+                with_message(record.job.progress, message),
                 error_message=message,
-                progress=progress.model_dump_json(),
-                failed_stage="render",
+                failed_stage=Stage.render,
             )
             return await load_notifying(tx, event.job_id, event.id)

@@ -12,33 +12,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 from aiohttp import web
 from prometheus_client import Counter
 
-from services.gateway.appkeys import BUS, CACHE, DB, RELAY, SETTINGS
-from services.gateway.http.errors import NotFound
+from services.gateway.appkeys import BUS, CACHE, RELAY, SETTINGS
 from services.gateway.jobs.cache import JobCache
-from services.gateway.jobs.stage_requests import StageRequest, open_exports
-from services.gateway.jobs.stages import (
-    RUNNING,
-    Outcome,
-    claim_attempt,
-    count_retry,
-    give_up,
-    running_stage,
-    stage_request,
-    start_again,
-)
-from services.gateway.jobs.store import JobRecord, load
+from services.gateway.jobs.lifecycle import Stage, kind_of, running_stage, runs, stage_label
+from services.gateway.jobs.stage_requests import StageRequest, claim_export, open_exports
+from services.gateway.jobs.stages import Outcome, count_retry, give_up, stage_request, start_again
+from services.gateway.jobs.store import JobRecord, claim_attempt, find, stuck_jobs
 from services.gateway.metrics import job_ended
 from shared.attempts import record_attempt
 from shared.bus import Bus
-from shared.db import NOW_SQL, Database, Transaction
+from shared.db import Database, Transaction
 from shared.logging import get_logger, log_context
 from shared.models import JobStatus
-from shared.tasks import stop_task
 
 log = get_logger(__name__)
 
@@ -48,7 +38,6 @@ REAPED = Counter(
     "Stuck stages found by the reaper, by stage and what was done (retried, failed)",
     ["stage", "outcome"],
 )
-LABELS = {"storyboard": "storyboard", "refine": "scene refinement", "render": "render"}
 
 
 def sweep_interval_s(timeout_s: float) -> float:
@@ -61,10 +50,6 @@ def duration(seconds: float) -> str:
     if seconds >= 120 and seconds % 60 == 0:
         return f"{seconds / 60:g} min"
     return f"{seconds:g} s"
-
-
-def stage_label(stage: str) -> str:
-    return "export" if stage.startswith("export:") else LABELS.get(stage, stage)
 
 
 class Reaper:
@@ -89,35 +74,24 @@ class Reaper:
         if row is None:
             raise RuntimeError("reaper: SQLite returned no row for the cutoff time")
         cutoff: str = row["cutoff"]
-        running = list(RUNNING)
-        marks = ", ".join("?" for _ in running)
-        rows = await self.db.fetchall(
-            f"SELECT id FROM generated_videos WHERE status IN ({marks}) AND updated_at < ?"
-            " UNION SELECT s.job_id FROM stage_requests AS s"
-            " JOIN generated_videos AS g ON g.id = s.job_id"
-            " WHERE g.status = ? AND s.stage LIKE 'export:%' AND s.finished_at IS NULL"
-            " AND s.requested_at < ? AND g.updated_at < ? LIMIT ?",
-            [*running, cutoff, JobStatus.completed, cutoff, cutoff, SWEEP_LIMIT],
-        )
         outcomes: list[Outcome] = []
-        for job in rows:
-            with log_context(job_id=job["id"]):
-                outcomes += await self._reap(job["id"], cutoff)
+        for job_id in await stuck_jobs(self.db, cutoff, SWEEP_LIMIT):
+            with log_context(job_id=job_id):
+                outcomes += await self._reap(job_id, cutoff)
         for outcome in outcomes:
             self.on_change(outcome)
         return outcomes
 
     async def _reap(self, job_id: str, cutoff: str) -> list[Outcome]:
         async with self.db.transaction() as tx:
-            try:
-                record = await load(tx, job_id)
-            except NotFound:
+            record = await find(tx, job_id)
+            if record is None:
                 return []
-            stage = running_stage(record)
+            stage = running_stage(record.job.status)
             if stage is not None:
                 outcome = await self._reap_stage(tx, record, stage, cutoff)
                 return [outcome] if outcome else []
-            if record.job.status != JobStatus.completed:
+            if not runs(record.job.status, Stage.export):
                 return []
             outcomes = []
             for export in await open_exports(tx, job_id, cutoff):
@@ -127,7 +101,7 @@ class Reaper:
             return outcomes
 
     async def _reap_stage(
-        self, tx: Transaction, record: JobRecord, stage: str, cutoff: str
+        self, tx: Transaction, record: JobRecord, stage: Stage, cutoff: str
     ) -> Outcome | None:
         request = await stage_request(tx, record, stage)
         attempt = await claim_attempt(tx, record, stale_before=cutoff)
@@ -149,12 +123,7 @@ class Reaper:
     ) -> Outcome | None:
         # The job stays completed and keeps its attempt (other exports may be running), so
         # the export's own row is the claim.
-        cursor = await tx.execute(
-            f"UPDATE stage_requests SET requested_at = {NOW_SQL} WHERE job_id = ?"
-            " AND stage = ? AND finished_at IS NULL AND requested_at < ?",
-            (export.job_id, export.stage, cutoff),
-        )
-        if cursor.rowcount != 1:
+        if not await claim_export(tx, export, cutoff):
             return None
         if export.retries >= self.max_retries:
             reason = self._gave_up(export.stage, export.retries)
@@ -180,8 +149,7 @@ class Reaper:
 
     @staticmethod
     def _log(stage: str, outcome: str, attempt: int, message: str) -> None:
-        kind = "export" if stage.startswith("export:") else stage
-        REAPED.labels(kind, outcome).inc()
+        REAPED.labels(kind_of(stage), outcome).inc()
         log.warning(
             "job.reaped",
             extra={"stage": stage, "outcome": outcome, "attempt": attempt, "reason": message},
@@ -220,18 +188,3 @@ def announce(app: web.Application, outcome: Outcome) -> None:
 
 def announcer(app: web.Application) -> Callable[[Outcome], None]:
     return functools.partial(announce, app)
-
-
-REAPER = web.AppKey("reaper", Reaper)
-
-
-async def reaper_context(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: the reaper's loop, stopped before the bus drains."""
-    settings = app[SETTINGS]
-    reaper = Reaper(app[DB], settings.stuck_job_timeout_s, settings.max_job_retries, announcer(app))
-    app[REAPER] = reaper
-    stop = asyncio.Event()
-    task = asyncio.create_task(reaper.run(stop), name="reaper")
-    yield
-    stop.set()
-    await stop_task(task, timeout_s=15)

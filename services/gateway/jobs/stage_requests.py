@@ -1,9 +1,10 @@
 """The `stage_requests` table: the latest request that started each stage of a job, kept
 so the stuck-job reaper can send it again and a retry can restart a failed stage.
 
-A stage is `storyboard`, `refine`, `render` or `export:<export_id>` (exports of one job
-run side by side, so each is its own stage). The row is written by `rows.enqueue` in the
-transaction that queues the request, so it can never disagree with what was sent.
+A stage is a `lifecycle.Stage`: `storyboard`, `refine`, `render`, or `export:<export_id>`
+(exports of one job run side by side, so each is its own stage). The row is written by
+`store.enqueue` in the transaction that queues the request, so it can never disagree with
+what was sent.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from services.gateway.jobs.lifecycle import Stage, export_stage, is_export, kind_of
 from shared.db import NOW_SQL, Transaction
 from shared.events import (
     PAYLOADS,
@@ -23,13 +25,11 @@ from shared.events import (
     StoryboardRequested,
 )
 
-EXPORT_PREFIX = "export:"
-
 
 @dataclass(frozen=True)
 class StageRequest:
     job_id: str
-    stage: str
+    stage: str  # a Stage, or an export's `export:<export_id>`
     subject: str
     data: str
     retries: int
@@ -39,20 +39,24 @@ class StageRequest:
 
     @property
     def is_export(self) -> bool:
-        return self.stage.startswith(EXPORT_PREFIX)
+        return is_export(self.stage)
+
+    @property
+    def kind(self) -> Stage:
+        return kind_of(self.stage)
 
 
 def stage_of(payload: Payload) -> str | None:
     """The stage a request starts, or None for an event that starts none."""
     match payload:
         case StoryboardRequested():
-            return "storyboard"
+            return Stage.storyboard
         case SceneRefineRequested():
-            return "refine"
+            return Stage.refine
         case RenderRequested():
-            return "render"
+            return Stage.render
         case ExportRequested(export_id=export_id):
-            return EXPORT_PREFIX + export_id
+            return export_stage(export_id)
     return None
 
 
@@ -100,6 +104,17 @@ async def open_exports(tx: Transaction, job_id: str, cutoff: str) -> list[StageR
         (job_id, cutoff),
     )
     return [_request_from(row) for row in await cursor.fetchall()]
+
+
+async def claim_export(tx: Transaction, export: StageRequest, cutoff: str) -> bool:
+    """Take a stuck export for this sweep (its request time moves to now) if it is still
+    unanswered and was requested before `cutoff`; False when another replica took it."""
+    cursor = await tx.execute(
+        f"UPDATE stage_requests SET requested_at = {NOW_SQL} WHERE job_id = ?"
+        " AND stage = ? AND finished_at IS NULL AND requested_at < ?",
+        (export.job_id, export.stage, cutoff),
+    )
+    return cursor.rowcount == 1
 
 
 _SELECT = "SELECT job_id, stage, subject, data, retries FROM stage_requests"

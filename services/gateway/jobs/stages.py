@@ -3,8 +3,9 @@ letter consumer and a client's retry. Each runs inside the caller's transaction:
 update and the event it implies (a new request, or the failure billing and the audit
 hear about) commit together through the outbox.
 
-A new attempt is claimed with a conditional UPDATE (`claim_attempt`): of several gateway
-replicas acting on the same job, exactly one wins; the others change nothing.
+A new attempt is claimed first with a conditional UPDATE (`store.claim_attempt`): of
+several gateway replicas acting on the same job, exactly one wins; the others change
+nothing.
 """
 
 from __future__ import annotations
@@ -12,15 +13,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from services.gateway.jobs.lifecycle import (
+    STARTED,
+    Stage,
+    export_id_of,
+    exporting_progress,
+    is_export,
+    restarted_progress,
+    storyboard_ready_progress,
+    with_message,
+)
 from services.gateway.jobs.public_errors import public_message
 from services.gateway.jobs.stage_requests import (
-    EXPORT_PREFIX,
     StageRequest,
     finish,
     load_request,
     set_retries,
 )
-from services.gateway.jobs.store import JobRecord, enqueue, load, write
+from services.gateway.jobs.store import JobRecord, enqueue, load, move, set_progress
 from services.gateway.webhooks.queue import load_notifying
 from shared.db import Transaction
 from shared.events import (
@@ -32,21 +42,7 @@ from shared.events import (
     StoryboardFailed,
     StoryboardRequested,
 )
-from shared.models import JobStatus, Progress
-
-# The job-level stage each running status belongs to (exports run on a completed job).
-RUNNING: dict[JobStatus, str] = {
-    JobStatus.queued: "storyboard",
-    JobStatus.storyboarding: "storyboard",
-    JobStatus.refining: "refine",
-    JobStatus.rendering: "render",
-}
-# The status a stage runs in once (re)started.
-STARTED: dict[str, JobStatus] = {
-    "storyboard": JobStatus.queued,
-    "refine": JobStatus.refining,
-    "render": JobStatus.rendering,
-}
+from shared.models import JobStatus
 
 
 @dataclass(frozen=True)
@@ -58,10 +54,6 @@ class Outcome:
     attempt: int | None
 
 
-def running_stage(record: JobRecord) -> str | None:
-    return RUNNING.get(record.job.status)
-
-
 async def stage_request(tx: Transaction, record: JobRecord, stage: str) -> StageRequest | None:
     """The request that started `stage`, rebuilt from the job itself for a job that began
     before requests were kept (a storyboard or a render can be; a refinement cannot)."""
@@ -69,31 +61,13 @@ async def stage_request(tx: Transaction, record: JobRecord, stage: str) -> Stage
     if stored is not None:
         return stored
     payload: Payload
-    if stage == "storyboard":
+    if stage == Stage.storyboard:
         payload = StoryboardRequested(request=record.request)
-    elif stage == "render" and record.job.storyboard is not None:
+    elif stage == Stage.render and record.job.storyboard is not None:
         payload = RenderRequested(request=record.request, storyboard=record.job.storyboard)
     else:
         return None
     return StageRequest(record.job.id, stage, payload.subject, payload.model_dump_json(), 0)
-
-
-async def claim_attempt(
-    tx: Transaction, record: JobRecord, stale_before: str | None = None
-) -> int | None:
-    """Move the job to its next attempt if it is still as `record` saw it (same attempt and
-    status, and not updated since `stale_before` when given); the new attempt, or None
-    when another replica or a worker's event got there first."""
-    sql = (
-        "UPDATE generated_videos SET attempt = attempt + 1"
-        " WHERE id = ? AND attempt = ? AND status = ?"
-    )
-    params: list[Any] = [record.job.id, record.attempt, record.job.status]
-    if stale_before is not None:
-        sql += " AND updated_at < ?"
-        params.append(stale_before)
-    cursor = await tx.execute(sql, params)
-    return record.attempt + 1 if cursor.rowcount == 1 else None
 
 
 async def start_again(
@@ -103,16 +77,13 @@ async def start_again(
     completed and other exports of it may be running); its copy has a new event id."""
     payload = request.payload()
     if request.is_export:
-        progress = Progress(stage="exporting", percent=0, message=message)
-        await write(tx, record.job.id, progress=progress.model_dump_json())
+        await set_progress(tx, record.job.id, exporting_progress(message))
     else:
-        stage_status = STARTED[request.stage]
-        progress = Progress(stage=stage_status.value, percent=0, message=message)
-        await write(
+        await move(
             tx,
-            record.job.id,
-            status=stage_status,
-            progress=progress.model_dump_json(),
+            record,
+            STARTED[request.kind],
+            restarted_progress(request.kind, message),
             retry_count=record.job.retry_count + 1,
             error_message=None,
             failed_stage=None,
@@ -138,37 +109,34 @@ async def give_up(
     reason = public_message(reason)
     job_id = record.job.id
     failure: Payload | None
-    if stage.startswith(EXPORT_PREFIX):
+    if is_export(stage):
         await finish(tx, job_id, stage)
-        progress = record.job.progress.model_copy(update={"message": reason})
-        await write(tx, job_id, progress=progress.model_dump_json())
-        failure = RenderFailed(error_message=reason, export_id=stage.removeprefix(EXPORT_PREFIX))
-    elif stage == "refine":
+        await set_progress(tx, job_id, with_message(record.job.progress, reason))
+        failure = RenderFailed(error_message=reason, export_id=export_id_of(stage))
+    elif stage == Stage.refine:
         refine = request.payload() if request else None
-        progress = Progress(stage="storyboard_ready", percent=100, message=reason)
-        await write(
+        await move(
             tx,
-            job_id,
-            status=JobStatus.storyboard_ready,
-            progress=progress.model_dump_json(),
+            record,
+            JobStatus.storyboard_ready,
+            storyboard_ready_progress(reason),
             error_message=reason,
         )
         failure = None
         if isinstance(refine, SceneRefineRequested):
             failure = StoryboardFailed(error_message=reason, refined_scene=refine.scene_index)
     else:
-        progress = record.job.progress.model_copy(update={"message": reason})
-        await write(
+        await move(
             tx,
-            job_id,
-            status=JobStatus.failed,
-            progress=progress.model_dump_json(),
+            record,
+            JobStatus.failed,
+            with_message(record.job.progress, reason),
             error_message=reason,
             failed_stage=stage,
         )
         failure = (
             StoryboardFailed(error_message=reason)
-            if stage == "storyboard"
+            if stage == Stage.storyboard
             else RenderFailed(error_message=reason)
         )
     cause = f"gave-up:{job_id}:{stage}:{attempt}"
@@ -178,7 +146,7 @@ async def give_up(
         )
         await enqueue(tx, event)
         cause = event.id
-    if stage.startswith(EXPORT_PREFIX):
+    if is_export(stage):
         return await load(tx, job_id)  # still completed: nothing new to notify
     return await load_notifying(tx, job_id, cause)
 

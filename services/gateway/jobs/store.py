@@ -1,9 +1,12 @@
-"""The `generated_videos` row: reading it into the job model, writing columns, and
-queueing events in the outbox within the caller's transaction."""
+"""The `generated_videos` table, and the only module that reads or writes it: the row
+read into the job model, a job created, a status changed (only as `lifecycle` allows),
+columns written, the scans of the reaper and the admission check, and events queued in
+the outbox within the caller's transaction."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,9 +15,15 @@ from pydantic import TypeAdapter
 
 from services.gateway.http.errors import NotFound
 from services.gateway.jobs import stage_requests
-from services.gateway.jobs.lifecycle import poll_after_ms
+from services.gateway.jobs.lifecycle import (
+    INITIAL,
+    RUNNING,
+    can_retry,
+    check_transition,
+    poll_after_ms,
+)
 from shared.bus import Bus
-from shared.db import NOW_SQL, Transaction
+from shared.db import NOW_SQL, Database, Transaction
 from shared.events import Event, Payload
 from shared.models import (
     CostItem,
@@ -93,19 +102,194 @@ def record_from(row: sqlite3.Row) -> JobRecord:
     return JobRecord(job=job, client_id=row["client_id"], request=request, attempt=row["attempt"])
 
 
-async def load(tx: Transaction, job_id: str) -> JobRecord:
+# --------------------------------------------------------------------------- reading
+
+
+async def find(tx: Transaction, job_id: str) -> JobRecord | None:
     row = await tx.fetchone("SELECT * FROM generated_videos WHERE id = ?", (job_id,))
-    if row is None:
+    return None if row is None else record_from(row)
+
+
+async def load(tx: Transaction, job_id: str) -> JobRecord:
+    record = await find(tx, job_id)
+    if record is None:
         raise NotFound(f"job {job_id} not found")
-    return record_from(row)
+    return record
+
+
+async def get(db: Database, job_id: str) -> JobRecord | None:
+    """The job as committed (outside a transaction)."""
+    row = await db.fetchone("SELECT * FROM generated_videos WHERE id = ?", (job_id,))
+    return record_from(row) if row else None
+
+
+async def page(
+    db: Database,
+    filters: Iterable[tuple[str, Any]],
+    limit: int,
+    after: tuple[str, str] | None,
+) -> tuple[list[JobRecord], tuple[str, str] | None]:
+    """Up to `limit` jobs, newest first, matching every `(column, value)` of `filters`
+    whose value is not None (the columns are the caller's constants), after the
+    `(created_at, id)` key `after`; and the key of the last one when more follow."""
+    where, params = [], []
+    for column, value in filters:
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if after:
+        created_at, job_id = after
+        where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+        params += [created_at, created_at, job_id]
+    sql = "SELECT * FROM generated_videos"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+    rows = await db.fetchall(sql, [*params, limit + 1])
+    records = [record_from(row) for row in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    return records, None if last is None else (last["created_at"], last["id"])
+
+
+async def owner_of(db: Database, job_id: str) -> str | None:
+    """The client a job belongs to, or None when there is no such job."""
+    row = await db.fetchone("SELECT client_id FROM generated_videos WHERE id = ?", (job_id,))
+    return None if row is None else str(row["client_id"])
+
+
+async def count_running(db: Database, client_id: str, except_job: str | None) -> int:
+    """How many of the client's jobs wait for or use a worker (not counting `except_job`)."""
+    running = [status.value for status in RUNNING]
+    marks = ", ".join("?" for _ in running)
+    row = await db.fetchone(
+        f"SELECT count(*) AS n FROM generated_videos WHERE client_id = ?"
+        f" AND status IN ({marks}) AND id != ?",
+        [client_id, *running, except_job or ""],
+    )
+    return int(row["n"]) if row else 0
+
+
+async def unfinished_using(db: Database, client_id: str, asset_id: str) -> list[str]:
+    """Unfinished jobs of `client_id` whose request names `asset_id` (at most 20)."""
+    final = [s.value for s in JobStatus if s.is_final]
+    marks = ", ".join("?" for _ in final)
+    rows = await db.fetchall(
+        f"SELECT id FROM generated_videos WHERE client_id = ? AND status NOT IN ({marks})"
+        " AND instr(request_json, ?) > 0 ORDER BY created_at LIMIT 20",
+        [client_id, *final, f'"{asset_id}"'],
+    )
+    return [row["id"] for row in rows]
+
+
+async def stuck_jobs(db: Database, cutoff: str, limit: int) -> list[str]:
+    """Jobs whose running stage, or an export of the completed job, has not moved since
+    `cutoff`. Each branch reads an index (`status`, the `stage_requests` key), so a sweep
+    costs what is stuck, not the table."""
+    running = list(RUNNING)
+    marks = ", ".join("?" for _ in running)
+    rows = await db.fetchall(
+        f"SELECT id FROM generated_videos WHERE status IN ({marks}) AND updated_at < ?"
+        " UNION SELECT s.job_id FROM stage_requests AS s"
+        " JOIN generated_videos AS g ON g.id = s.job_id"
+        " WHERE g.status = ? AND s.stage LIKE 'export:%' AND s.finished_at IS NULL"
+        " AND s.requested_at < ? AND g.updated_at < ? LIMIT ?",
+        [*running, cutoff, JobStatus.completed, cutoff, cutoff, limit],
+    )
+    return [row["id"] for row in rows]
+
+
+# --------------------------------------------------------------------------- writing
+
+
+async def insert(
+    tx: Transaction,
+    job_id: str,
+    client_id: str,
+    request: GenerationRequest,
+    progress: Progress,
+    estimated_cost: float,
+    cost_items: list[CostItem],
+) -> None:
+    """A new job, in the lifecycle's first status."""
+    await tx.execute(
+        "INSERT INTO generated_videos (id, campaign_id, client_id, status, prompt,"
+        " request_json, progress, estimated_cost, cost_items, updated_at)"
+        f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {NOW_SQL})",
+        (
+            job_id,
+            request.campaign_id,
+            client_id,
+            INITIAL,
+            request.prompt,
+            request.model_dump_json(),
+            progress.model_dump_json(),
+            estimated_cost,
+            cost_items_json(cost_items),
+        ),
+    )
+
+
+async def move(
+    tx: Transaction,
+    record: JobRecord,
+    status: JobStatus,
+    progress: Progress | None = None,
+    **columns: Any,
+) -> None:
+    """Change the job's status from the one `record` was loaded with (in this transaction),
+    with the columns that go with the change; TransitionRefused if the lifecycle does not
+    allow the move."""
+    check_transition(record.job.status, status)
+    if progress is not None:
+        columns["progress"] = progress.model_dump_json()
+    await _update(tx, record.job.id, status=status, **columns)
+
+
+async def approve(tx: Transaction, record: JobRecord, progress: Progress) -> None:
+    """Mark the job approved now (`approved_at` is the database's clock)."""
+    check_transition(record.job.status, JobStatus.approved)
+    await tx.execute(
+        f"UPDATE generated_videos SET status = ?, approved = 1, approved_at = {NOW_SQL},"
+        f" progress = ?, updated_at = {NOW_SQL} WHERE id = ?",
+        (JobStatus.approved, progress.model_dump_json(), record.job.id),
+    )
 
 
 async def write(tx: Transaction, job_id: str, **columns: Any) -> None:
+    """Write columns other than the status (a status changes only through `move`)."""
+    if "status" in columns:
+        raise TypeError("a job's status changes through store.move, which checks the move")
+    await _update(tx, job_id, **columns)
+
+
+async def set_progress(tx: Transaction, job_id: str, progress: Progress) -> None:
+    await _update(tx, job_id, progress=progress.model_dump_json())
+
+
+async def _update(tx: Transaction, job_id: str, **columns: Any) -> None:
     assignments = ", ".join(f"{name} = ?" for name in columns)
     await tx.execute(
         f"UPDATE generated_videos SET {assignments}, updated_at = {NOW_SQL} WHERE id = ?",
         (*columns.values(), job_id),
     )
+
+
+async def claim_attempt(
+    tx: Transaction, record: JobRecord, stale_before: str | None = None
+) -> int | None:
+    """Move the job to its next attempt if it is still as `record` saw it (same attempt and
+    status, and not updated since `stale_before` when given); the new attempt, or None
+    when another replica or a worker's event got there first."""
+    sql = (
+        "UPDATE generated_videos SET attempt = attempt + 1"
+        " WHERE id = ? AND attempt = ? AND status = ?"
+    )
+    params: list[Any] = [record.job.id, record.attempt, record.job.status]
+    if stale_before is not None:
+        sql += " AND updated_at < ?"
+        params.append(stale_before)
+    cursor = await tx.execute(sql, params)
+    return record.attempt + 1 if cursor.rowcount == 1 else None
 
 
 def event_for(record: JobRecord, payload: Payload) -> Event[Any]:
@@ -123,13 +307,6 @@ async def enqueue(tx: Transaction, event: Event[Any]) -> None:
     )
     # A stage's request is kept until the stage is over: the reaper may send it again.
     await stage_requests.remember(tx, event)
-
-
-def can_retry(status: JobStatus, failed_stage: str | None, storyboard: Storyboard | None) -> bool:
-    """A failed job restarts from its failed stage; a render needs the storyboard it had."""
-    if status != JobStatus.failed or failed_stage not in ("storyboard", "render"):
-        return False
-    return failed_stage == "storyboard" or storyboard is not None
 
 
 def outputs_json(outputs: list[VideoOutput]) -> str:

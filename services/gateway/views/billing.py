@@ -9,11 +9,11 @@ from services.gateway.appkeys import BUS, SETTINGS
 from services.gateway.clients.billing import (
     BillingError,
     BillingUnavailable,
+    Estimate,
     billing_summary,
     commit_job,
     request_quote,
 )
-from services.gateway.clients.estimate import Estimate
 from services.gateway.contract import examples
 from services.gateway.contract.operations import ERROR, operation
 from services.gateway.http.bodies import model_response, read_body

@@ -6,8 +6,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.gateway.appkeys import BUS
+from services.gateway.clients.assets import find_assets
 from services.gateway.http.errors import Unprocessable
-from services.gateway.views.assets import find_assets
 from shared.models import GenerationRequest, StoryboardEdit
 
 LOGO_PALETTE_SIZE = 3

@@ -10,51 +10,18 @@ from aiohttp import web
 
 from services.gateway.appkeys import DB, STORE
 from services.gateway.contract.operations import ERROR, IDEMPOTENCY_KEY, Response, operation
-from services.gateway.http.errors import Conflict, NotFound
-from services.gateway.jobs.reaper import announce, stage_label
-from services.gateway.jobs.stages import Outcome, claim_attempt, stage_request, start_again
-from services.gateway.jobs.store import JobRecord, load
+from services.gateway.http.errors import NotFound
+from services.gateway.jobs.reaper import announce
+from services.gateway.jobs.recovery import check_retryable, restart_failed
 from services.gateway.views import billing
-from services.gateway.views.jobs import JOB_HEADERS, _job_response, _remember, _visible
-from shared.db import Database
-from shared.models import Job, JobStatus
-
-
-def check_retryable(record: JobRecord) -> str:
-    """The stage to restart; 409 when the job is not failed or cannot be restarted."""
-    job = record.job
-    if job.status != JobStatus.failed:
-        raise Conflict(
-            f"only a failed job can be retried; this one is {job.status}", {"status": job.status}
-        )
-    if not job.retryable or job.failed_stage is None:
-        raise Conflict(
-            "this job cannot be retried: it did not fail in a stage that can start again",
-            {"status": job.status, "failed_stage": job.failed_stage},
-        )
-    return job.failed_stage
-
-
-async def restart_failed(db: Database, job_id: str) -> Outcome:
-    """Start the failed stage again in one transaction (the request goes out through the
-    outbox); 409 when the job changed meanwhile (e.g. a concurrent retry won)."""
-    async with db.transaction() as tx:
-        record = await load(tx, job_id)
-        stage = check_retryable(record)
-        request = await stage_request(tx, record, stage)
-        if request is None:
-            raise Conflict(f"the job's {stage_label(stage)} request is no longer known")
-        attempt = await claim_attempt(tx, record)
-        if attempt is None:
-            raise Conflict("the job changed while it was being retried; look at it again")
-        message = f"retrying the {stage_label(stage)} (attempt {attempt})"
-        updated = await start_again(tx, record, request, attempt, message)
-    return Outcome(updated, attempt)
+from services.gateway.views.job_access import JOB_HEADERS, job_response, remember, visible_job
+from shared.models import Job
 
 
 @operation(
     summary="Retry a failed job from the stage it failed in",
     tags=("jobs",),
+    admission="enqueue",
     headers=IDEMPOTENCY_KEY,
     responses={
         202: Response(Job, "The job, `queued` (storyboard) or `rendering` again.", JOB_HEADERS),
@@ -70,7 +37,7 @@ async def restart_failed(db: Database, job_id: str) -> Outcome:
     "budget is exhausted; 503 when billing cannot be reached.",
 )
 async def retry_job(request: web.Request) -> web.Response:
-    entry = await _visible(request)
+    entry = await visible_job(request)
     record = await request.app[STORE].get(entry.job.id)
     if record is None:
         # The cache saw it, but the row is gone (deleted meanwhile).
@@ -87,4 +54,4 @@ async def retry_job(request: web.Request) -> web.Response:
     )
     outcome = await restart_failed(request.app[DB], record.job.id)
     announce(request.app, outcome)
-    return _job_response(_remember(request, outcome.record), status=202)
+    return job_response(remember(request, outcome.record), status=202)

@@ -6,22 +6,15 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from services.gateway.jobs.lifecycle import NOTIFIED, WebhookType
 from services.gateway.jobs.store import JobRecord, load
 from services.gateway.webhooks.signing import new_secret
 from shared.db import NOW_SQL, Database, Transaction
 from shared.models import JobStatus
 
-WebhookType = Literal["storyboard_ready", "completed", "failed", "canceled"]
-NOTIFIED: dict[JobStatus, WebhookType] = {
-    JobStatus.storyboard_ready: "storyboard_ready",
-    JobStatus.completed: "completed",
-    JobStatus.failed: "failed",
-    JobStatus.canceled: "canceled",
-}
 # After a rotation the previous secret still signs (a second signature) this long.
 ROTATION_GRACE_S = 86_400
 

@@ -31,7 +31,7 @@ from replicate.webhook import (
     WebhookSigningSecret,
 )
 
-from services.gateway.appkeys import BUS, SETTINGS
+from services.gateway.appkeys import BUS, REPLICATE_SECRET, SETTINGS
 from services.gateway.contract.operations import ERROR, Response, operation
 from services.gateway.http.errors import ApiError, NotFound, Unauthorized, Unavailable
 from shared.logging import get_logger
@@ -89,9 +89,6 @@ class SigningSecret:
         return self._value
 
 
-SECRET = web.AppKey("replicate_webhook_secret", SigningSecret)
-
-
 @operation(
     summary="Receive a Replicate prediction webhook",
     tags=("webhooks",),
@@ -134,7 +131,7 @@ async def receive_replicate_webhook(request: web.Request) -> web.Response:
 
 
 async def _verify(app: web.Application, headers: dict[str, str], body: str) -> None:
-    secrets = app[SECRET]
+    secrets = app[REPLICATE_SECRET]
     tolerance = app[SETTINGS].replicate_webhook_tolerance_s
     for refresh in (False, True):
         try:
@@ -179,15 +176,10 @@ def _secret_source(settings: Settings) -> tuple[SigningSecret, ReplicateApi | No
     return SigningSecret(None, api.webhook_secret), api
 
 
-async def _signing_secret(app: web.Application) -> AsyncIterator[None]:
+async def replicate_signing_secret(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: the signing secret, and the API client that fetches it, while the app runs."""
     secret, api = _secret_source(app[SETTINGS])
-    app[SECRET] = secret
+    app[REPLICATE_SECRET] = secret
     yield
     if api is not None:
         await api.close()
-
-
-def add_replicate_webhooks(app: web.Application) -> None:
-    """The route and the signing secret's lifetime (one call from `init_app`)."""
-    app.cleanup_ctx.append(_signing_secret)
-    app.router.add_post(PATH, receive_replicate_webhook)
