@@ -7,22 +7,17 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.gateway.console import views as console
-from services.gateway.console.views import MEDIA_TOKEN_PATH
 from services.gateway.contract import views as contract
-from services.gateway.http.access import DEV_LOGIN_PATH
+from services.gateway.paths import API, ASSET, ASSETS, DEV_LOGIN, JOB, JOBS, MEDIA_TOKEN
 from services.gateway.views import assets, billing, health, jobs, media, retry, webhooks
 from services.gateway.webhooks import replicate
-
-API = "/api/v2"
-JOB = API + "/jobs/{job_id}"
-ASSET = API + "/assets/{asset_id}"
 
 
 def add_routes(app: web.Application) -> None:
     router = app.router
     # Jobs: the brief, the storyboard review, the render and its files.
-    router.add_post(f"{API}/jobs", jobs.create_job)
-    router.add_get(f"{API}/jobs", jobs.list_jobs)
+    router.add_post(JOBS, jobs.create_job)
+    router.add_get(JOBS, jobs.list_jobs)
     router.add_get(JOB, jobs.get_job)
     router.add_get(f"{JOB}/events", jobs.job_events)
     router.add_patch(f"{JOB}/storyboard", jobs.edit_storyboard)
@@ -41,8 +36,8 @@ def add_routes(app: web.Application) -> None:
     router.add_get(JOB + r"/storyboard/{n:\d+}.jpg", media.storyboard_frame)
     # Uploaded assets (products, logos, music, fonts, clips).
     router.add_post(f"{API}/upload-asset", assets.upload_asset)
-    router.add_post(f"{API}/assets", assets.upload_asset)
-    router.add_get(f"{API}/assets", assets.list_assets)
+    router.add_post(ASSETS, assets.upload_asset)
+    router.add_get(ASSETS, assets.list_assets)
     router.add_get(ASSET, assets.get_asset)
     router.add_get(f"{ASSET}/content", assets.asset_content)
     router.add_get(f"{ASSET}/thumbnail.jpg", assets.asset_thumbnail)
@@ -67,5 +62,5 @@ def add_routes(app: web.Application) -> None:
     router.add_get("/", console.console_index)
     router.add_get("/console/config.json", console.console_config)
     router.add_get("/console/{name}", console.console_file)
-    router.add_post(DEV_LOGIN_PATH, console.dev_login)
-    router.add_post(MEDIA_TOKEN_PATH, console.media_token)
+    router.add_post(DEV_LOGIN, console.dev_login)
+    router.add_post(MEDIA_TOKEN, console.media_token)

@@ -64,3 +64,32 @@ def test_only_the_hot_read_paths_go_untraced(app: web.Application) -> None:
         ("GET", "/readyz"),
         ("GET", "/metrics"),
     }
+
+
+def test_tokens_are_required_under_the_api_but_for_the_development_login(
+    app: web.Application,
+) -> None:
+    public_api = {
+        key for key, op in _operations(app).items() if key[1].startswith("/api/") and not op.auth
+    }
+    assert public_api == {("POST", "/api/v2/dev/token")}
+    outside = {key for key, op in _operations(app).items() if not key[1].startswith("/api/")}
+    assert all(not _operations(app)[key].auth for key in outside)
+
+
+def test_media_tokens_are_taken_only_by_the_files_a_browser_element_fetches(
+    app: web.Application,
+) -> None:
+    media = {key for key, op in _operations(app).items() if op.media_token}
+    job = "/api/v2/jobs/{job_id}"
+    assert media == {
+        ("GET", f"{job}/video"),
+        ("GET", f"{job}/poster.jpg"),
+        ("GET", f"{job}/captions.vtt"),
+        ("GET", f"{job}/captions.srt"),
+        ("GET", f"{job}/contact-sheet.jpg"),
+        ("GET", f"{job}/exports/{{name}}"),
+        ("GET", f"{job}/storyboard/{{n}}.jpg"),
+        ("GET", "/api/v2/assets/{asset_id}/content"),
+        ("GET", "/api/v2/assets/{asset_id}/thumbnail.jpg"),
+    }

@@ -22,7 +22,6 @@ from pydantic import BaseModel, Field, StringConstraints
 from services.gateway.appkeys import CONSOLE_FILES, MEDIA_VERIFIER, SETTINGS
 from services.gateway.contract.operations import ERROR, Response, operation
 from services.gateway.http.access import (
-    DEV_LOGIN_PATH,
     issue_media_token,
     media_secret,
 )
@@ -30,6 +29,7 @@ from services.gateway.http.auth import Role, TokenVerifier, issue_token
 from services.gateway.http.bodies import read_body
 from services.gateway.http.errors import NotFound
 from services.gateway.http.middlewares import principal_of
+from services.gateway.paths import DEV_LOGIN
 from shared.assets import CLIENT_ID_PATTERN
 from shared.logging import get_logger
 from shared.models import StrictModel
@@ -37,7 +37,6 @@ from shared.models import StrictModel
 log = get_logger(__name__)
 
 CONSOLE_DIR = Path(__file__).resolve().parent
-MEDIA_TOKEN_PATH = "/api/v2/media-token"
 DEV_TOKEN_TTL_S = 12 * 3600
 _FILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*\.(html|js|css|svg)$")
 _CONTENT_TYPES = {
@@ -127,7 +126,7 @@ def set_up_console(app: web.Application) -> None:
     app[CONSOLE_FILES] = ConsoleFiles(CONSOLE_DIR)
     app[MEDIA_VERIFIER] = TokenVerifier(media_secret(settings.jwt_secret.get_secret_value()))
     if settings.dev_login:
-        log.warning("gateway.dev_login_enabled", extra={"path": DEV_LOGIN_PATH})
+        log.warning("gateway.dev_login_enabled", extra={"path": DEV_LOGIN})
 
 
 async def _serve(request: web.Request, name: str) -> web.Response:

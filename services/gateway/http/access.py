@@ -4,8 +4,9 @@ only when `DEV_LOGIN` is on) and media tokens in the query string.
 `<video>`, `<img>` and download links cannot send an `Authorization` header, so the web
 console asks for a media token (`POST /api/v2/media-token`) and puts it in their URLs as
 `?access_token=`. A media token is signed with a key derived from `JWT_SECRET`, so it is
-not a bearer token anywhere else, and it is accepted only on GET/HEAD of the media routes
-below, for an hour at most.
+not a bearer token anywhere else, and it is accepted only on GET/HEAD of the operations
+declared `@operation(media_token=True)` (videos, posters, captions, contact sheets,
+frames, export files, asset files), for an hour at most.
 
 Example::
 
@@ -17,26 +18,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import time
 
 from aiohttp import web
 
 from services.gateway.appkeys import MEDIA_VERIFIER
+from services.gateway.contract.operations import route_operation
 from services.gateway.http.auth import Principal, issue_token
 
-DEV_LOGIN_PATH = "/api/v2/dev/token"
-PUBLIC_API_PATHS = frozenset({DEV_LOGIN_PATH})
 MEDIA_TOKEN_TTL_S = 3600
 MEDIA_QUERY = "access_token"
 _MEDIA_KEY_LABEL = b"reelsmith/media-token/v1"
-_MEDIA_PATH = re.compile(
-    r"^/api/v2/(?:"
-    r"jobs/[^/]+/(?:video|poster\.jpg|captions\.(?:vtt|srt)|contact-sheet\.jpg"
-    r"|storyboard/\d+\.jpg|exports/[A-Za-z0-9_.\-]+\.mp4)"
-    r"|assets/[^/]+/(?:content|thumbnail\.jpg)"
-    r")$"
-)
 
 
 def media_secret(jwt_secret: str) -> str:
@@ -51,19 +43,14 @@ def issue_media_token(jwt_secret: str, principal: Principal) -> tuple[str, int]:
     return token, ttl_s
 
 
-def is_public_api(path: str) -> bool:
-    return path in PUBLIC_API_PATHS
-
-
 def query_principal(request: web.Request) -> Principal | None:
-    """The principal of a media token in the query, on a media GET; None when the request
-    carries none (the bearer header then decides). A bad media token is a 401."""
+    """The principal of a media token in the query, on a GET of an operation declared
+    `media_token=True`; None when the request carries none (the bearer header then
+    decides). A bad media token is a 401."""
     token = request.query.get(MEDIA_QUERY)
-    if (
-        token is None
-        or request.method not in ("GET", "HEAD")
-        or not _MEDIA_PATH.match(request.path)
-        or MEDIA_VERIFIER not in request.app
-    ):
+    if token is None or request.method not in ("GET", "HEAD") or MEDIA_VERIFIER not in request.app:
+        return None
+    op = route_operation(request)
+    if op is None or not op.media_token:
         return None
     return request.app[MEDIA_VERIFIER].verify(f"Bearer {token}")

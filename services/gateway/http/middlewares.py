@@ -12,8 +12,8 @@ from aiohttp.typedefs import Handler, Middleware
 from aiohttp.web_urldispatcher import AbstractRoute
 from opentelemetry.trace import StatusCode
 
-from services.gateway.contract.operations import operation_of
-from services.gateway.http.access import is_public_api, query_principal
+from services.gateway.contract.operations import operation_of, route_operation
+from services.gateway.http.access import query_principal
 from services.gateway.http.auth import Principal, TokenVerifier
 from services.gateway.http.errors import ApiError, error_response
 from shared.logging import get_logger
@@ -42,6 +42,14 @@ CLIENT_CLOSED = 499
 
 def principal_of(request: web.Request) -> Principal:
     return request[PRINCIPAL]
+
+
+def _needs_principal(request: web.Request) -> bool:
+    """Whether the request must be authenticated: its operation says so (`auth`), and an
+    unknown path under /api/ is answered 401 before 404 (it tells nothing to a caller
+    without a token)."""
+    op = route_operation(request)
+    return request.path.startswith("/api/") if op is None else op.auth
 
 
 def _describe(route: AbstractRoute) -> tuple[str, bool]:
@@ -95,7 +103,7 @@ def api_middleware(verifier: TokenVerifier) -> Middleware:
 
     async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
-            if request.path.startswith("/api/") and not is_public_api(request.path):
+            if _needs_principal(request):
                 # Media GETs may carry a media token in the query (<video> sends no header).
                 request[PRINCIPAL] = query_principal(request) or verifier.verify(
                     request.headers.get("Authorization")

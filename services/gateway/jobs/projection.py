@@ -24,9 +24,9 @@ from services.gateway.jobs.store import (
     move,
     outputs_json,
     set_progress,
-    video_url,
     write,
 )
+from services.gateway.paths import video_url
 from services.gateway.webhooks.queue import load_notifying
 from shared.billing import JobCostUpdated
 from shared.db import Database, Transaction

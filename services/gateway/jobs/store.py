@@ -22,6 +22,7 @@ from services.gateway.jobs.lifecycle import (
     check_transition,
     poll_after_ms,
 )
+from services.gateway.paths import frame_url, poster_url, video_url
 from shared.bus import Bus
 from shared.db import NOW_SQL, Database, Transaction
 from shared.events import Event, Payload
@@ -31,7 +32,6 @@ from shared.models import (
     Job,
     JobStatus,
     Progress,
-    Scene,
     Storyboard,
     VideoOutput,
 )
@@ -46,23 +46,6 @@ class JobRecord:
     client_id: str
     request: GenerationRequest
     attempt: int
-
-
-def frame_url(job_id: str, scene: Scene) -> str:
-    # The version names the frame itself (its key and revision), so a cached image is
-    # never shown for a scene that was reordered or refined.
-    key = (scene.image_key or "").rsplit("/", 1)[-1].removesuffix(".jpg")
-    return f"/api/v2/jobs/{job_id}/storyboard/{scene.index}.jpg?v={key}.{scene.revision}"
-
-
-def video_url(job_id: str, output: VideoOutput) -> str:
-    if output.kind == "export":
-        return f"/api/v2/jobs/{job_id}/exports/{output.key.rsplit('/', 1)[-1]}"
-    return f"/api/v2/jobs/{job_id}/video?variation={output.variation}"
-
-
-def poster_url(job_id: str, output: VideoOutput) -> str:
-    return f"/api/v2/jobs/{job_id}/poster.jpg?variation={output.variation}"
 
 
 def record_from(row: sqlite3.Row) -> JobRecord:

@@ -40,6 +40,7 @@ from services.gateway.http.multipart import FORM_OVERHEAD, UploadForm, read_form
 from services.gateway.http.queries import AssetListQuery, read_query
 from services.gateway.jobs.store import unfinished_using
 from services.gateway.metrics import UPLOAD_REJECTIONS, UPLOAD_SIZE
+from services.gateway.paths import asset_url
 from shared.assets import (
     DELETE,
     LIST,
@@ -60,7 +61,6 @@ from shared.events import new_id
 from shared.storage import LocalStorage
 from shared.uploads import incoming_key
 
-API = "/api/v2"
 JSON = "application/json"
 # Every asset route asks the assets service over NATS.
 UPSTREAM = {502: ERROR, 503: ERROR}
@@ -109,7 +109,7 @@ async def upload_asset(request: web.Request) -> web.Response:
         body=resource.model_dump_json(),
         status=201,
         content_type=JSON,
-        headers={"Location": f"{API}/assets/{asset.id}"},
+        headers={"Location": asset_url(asset.id)},
     )
 
 

@@ -25,6 +25,7 @@ from services.gateway.http.middlewares import principal_of
 from services.gateway.http.queries import JobListQuery, read_query
 from services.gateway.jobs.cache import JobCache
 from services.gateway.metrics import job_approved, job_created, job_ended
+from services.gateway.paths import job_url
 from services.gateway.views import billing
 from services.gateway.views.brief_assets import check_scene_clips, resolve_assets
 from services.gateway.views.job_access import JOB_HEADERS, job_response, remember, visible_job
@@ -97,7 +98,7 @@ async def create_job(request: web.Request) -> web.Response:
     job_created(generation.platform.value, request.app[SETTINGS].generation_backend)
     entry = remember(request, record)
     response = job_response(entry, status=202)
-    response.headers["Location"] = f"/api/v2/jobs/{record.job.id}"
+    response.headers["Location"] = job_url(record.job.id)
     return response
 
 
