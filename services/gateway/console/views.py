@@ -29,7 +29,7 @@ from services.gateway.http.auth import Role, TokenVerifier, issue_token
 from services.gateway.http.bodies import read_body
 from services.gateway.http.errors import NotFound
 from services.gateway.http.middlewares import principal_of
-from services.gateway.paths import DEV_LOGIN
+from services.gateway.paths import API, DEV_LOGIN
 from shared.assets import CLIENT_ID_PATTERN
 from shared.logging import get_logger
 from shared.models import StrictModel
@@ -82,7 +82,7 @@ class IssuedToken(BaseModel):
 
 class ConsoleConfig(BaseModel):
     dev_login: bool = Field(description="Whether POST /api/v2/dev/token issues tokens.")
-    api_base: str = "/api/v2"
+    api_base: str = API
 
 
 @dataclass(frozen=True)
