@@ -15,11 +15,22 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
+from shared.checks.findings import (
+    ChecksStatus,
+    ContentCredentials,
+    PreflightOverride,
+    PreflightReport,
+    QcReport,
+)
+from shared.creative.platforms import platform_spec
+
 HexColor = Annotated[str, StringConstraints(pattern=r"^#(?:[0-9a-fA-F]{3}){1,2}$")]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+BannedWord = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
 _HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
 
 
@@ -87,6 +98,27 @@ class Brand(StrictModel):
     logo_asset_id: str | None = Field(default=None, max_length=64)
     font_asset_id: str | None = Field(default=None, max_length=64)
     tone: str | None = Field(default=None, max_length=100)
+    banned_words: list[
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+    ] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Words and phrases the brand never says (on screen or spoken): preflight "
+        "refuses a storyboard that uses one.",
+    )
+    disclaimers: list[
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+    ] = Field(
+        default_factory=list,
+        max_length=5,
+        description="Legal lines every video must show, long enough to be read (preflight "
+        "checks the time on screen against a reading speed).",
+    )
+    ai_label: bool | None = Field(
+        default=None,
+        description='Show a visible "AI-generated" label: true or false, or null to follow the '
+        "platform's policy (shared/creative/platforms.toml).",
+    )
 
 
 class GenerationRequest(StrictModel):
@@ -97,7 +129,12 @@ class GenerationRequest(StrictModel):
     ]
     prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
     platform: Platform
-    duration_s: int = Field(ge=5, le=60)
+    duration_s: int = Field(
+        ge=1,
+        le=180,
+        description="Length in seconds; each platform's limits (5-60 s today) are checked "
+        "when the job is created (422 naming the platform's rule).",
+    )
     variations: int = Field(default=1, ge=1, le=5)
     quality: Literal["standard", "hd"] = "standard"
     assets: list[Annotated[str, StringConstraints(max_length=64)]] = Field(
@@ -126,6 +163,22 @@ class GenerationRequest(StrictModel):
         json_schema_extra={"format": "uri"},
     )
 
+    @field_validator("duration_s")
+    @classmethod
+    def _fits_the_platform(cls, value: int, info: ValidationInfo) -> int:
+        # The platform's own limits (data in shared/creative/platforms.toml), so a brief
+        # that cannot run where it is meant to is refused before anything is made.
+        platform = info.data.get("platform")
+        if platform is not None:
+            delivery = platform_spec(platform).delivery
+            if not delivery.min_duration_s <= value <= delivery.max_duration_s:
+                raise ValueError(
+                    f"{platform} takes videos of {delivery.min_duration_s:g}-"
+                    f"{delivery.max_duration_s:g} s (platform rule {platform}.duration); "
+                    f"{value} s asked"
+                )
+        return value
+
 
 class Scene(BaseModel):
     index: int = Field(ge=1)
@@ -148,6 +201,11 @@ class Scene(BaseModel):
         default=None,
         description="Storage key of the scene's picture without text (a model's frame with "
         "the product composited): the start image of the scene's clip.",
+    )
+    disclaimers: list[str] = Field(
+        default_factory=list,
+        description="Legal lines shown on this scene (the brand kit's disclaimers, placed "
+        "where they can be read).",
     )
 
 
@@ -251,6 +309,10 @@ class VideoOutput(BaseModel):
     contact_sheet_key: str | None = None
     loudness_lufs: float | None = Field(default=None, description="Integrated, BS.1770.")
     true_peak_dbtp: float | None = None
+    qc: QcReport | None = Field(default=None, description="What was measured on this file.")
+    credentials: ContentCredentials | None = Field(
+        default=None, description="The Content Credentials (C2PA) embedded in this file."
+    )
 
 
 class ExportRequest(StrictModel):
@@ -296,6 +358,15 @@ class Job(BaseModel):
     )
     video_url: str | None = None
     outputs: list[VideoOutput] = Field(default_factory=list)
+    checks_status: ChecksStatus | None = Field(
+        default=None,
+        description="The worst of the preflight and every output's QC: `pass`, `warn` or "
+        "`fail` (null before the storyboard is checked). Details: `GET /jobs/{id}/checks`.",
+    )
+    preflight: PreflightReport | None = None
+    preflight_override: PreflightOverride | None = Field(
+        default=None, description="Set when the storyboard was approved despite errors."
+    )
     created_at: datetime
     updated_at: datetime
     poll_after_ms: int = 2000

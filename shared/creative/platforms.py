@@ -1,8 +1,10 @@
-"""Each platform's frame and safe zone, read from `platforms.toml` (data, not code).
+"""Each platform's frame, safe zone and delivery requirements, read from
+`platforms.toml` (data, not code).
 
 Example::
 
     zone = safe_zone("tiktok", (540, 960))     # (x0, y0, x1, y1) in pixels of that frame
+    platform_spec("tiktok").delivery.max_duration_s   # 60
 """
 
 from __future__ import annotations
@@ -17,6 +19,27 @@ PLATFORMS_FILE = Path(__file__).with_name("platforms.toml")
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """What a brief and a file must satisfy to run on the platform (preflight, QC)."""
+
+    min_duration_s: float
+    max_duration_s: float
+    headline_max_chars: int
+    caption_line_max_chars: int
+    max_file_mb: float
+    min_video_kbps: float
+    max_video_kbps: float
+    video_codec: str
+    pixel_format: str
+    min_fps: float
+    max_fps: float
+    faststart: bool
+    audio_required: bool
+    audio_codec: str
+    ai_label: bool  # show a visible "AI-generated" label unless the brand kit says otherwise
+
+
+@dataclass(frozen=True)
 class PlatformSpec:
     name: str
     size: tuple[int, int]
@@ -24,6 +47,7 @@ class PlatformSpec:
     bottom: float
     left: float
     right: float
+    delivery: Delivery
 
     def safe_zone(self, size: tuple[int, int]) -> Box:
         """The safe zone in pixels of a frame of `size` (any scale of the platform's)."""
@@ -47,6 +71,7 @@ def platforms() -> dict[str, PlatformSpec]:
             bottom=float(entry["bottom"]),
             left=float(entry["left"]),
             right=float(entry["right"]),
+            delivery=Delivery(**{f: entry[f] for f in Delivery.__dataclass_fields__}),
         )
         for name, entry in data.items()
     }
