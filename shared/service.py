@@ -72,12 +72,20 @@ def health_app(runtime: WorkerRuntime) -> web.Application:
     return app
 
 
+# The share of SHUTDOWN_GRACE_S after which a stopping process ends itself, whatever still
+# runs. The rest is for the operating system: on a loaded machine the forced exit's own
+# timer and the process's reaping take a tenth of a second or more, and the orchestrator's
+# SIGKILL at the full grace must never be the one that ends us.
+FORCED_EXIT_SHARE = 0.9
+
+
 def shutdown_budget(grace_s: float) -> tuple[float, float]:
     """Split SHUTDOWN_GRACE_S into (in-flight handlers' time to finish, drain time), so
-    that stopping, handing back and draining together end within the grace period; a
-    tenth is left for the process's own teardown (joining threads, encoder processes)."""
+    that stopping, handing back and draining together end before the forced exit; a tenth
+    of the grace is left for the process's own teardown (joining threads, encoder
+    processes) before it."""
     drain_s = min(5.0, grace_s / 5)
-    return grace_s * 0.9 - drain_s, drain_s
+    return grace_s * (FORCED_EXIT_SHARE - 0.1) - drain_s, drain_s
 
 
 def install_signal_handlers(stop: asyncio.Event, exit_within_s: float | None = None) -> None:
@@ -101,7 +109,8 @@ def install_signal_handlers(stop: asyncio.Event, exit_within_s: float | None = N
         # when the event loop is slow to get to it.
         if not armed:
             _SIGNALLED.set()
-            armed.append(threading.Timer(exit_within_s, _exit_now, args=(exit_within_s,)))
+            deadline_s = exit_within_s * FORCED_EXIT_SHARE
+            armed.append(threading.Timer(deadline_s, _exit_now, args=(exit_within_s,)))
             armed[0].daemon = True
             armed[0].start()
             loop.call_soon_threadsafe(stopping)

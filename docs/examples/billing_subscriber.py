@@ -6,7 +6,6 @@ import os
 import signal
 
 import nats
-import nats.errors
 from nats.js.api import AckPolicy, ConsumerConfig
 
 
@@ -35,7 +34,7 @@ async def main() -> None:
     while not stop.is_set():
         try:
             messages = await sub.fetch(100, timeout=2)
-        except nats.errors.TimeoutError:
+        except TimeoutError:  # nats.errors.TimeoutError, and the plain one fetch() also raises
             continue
         for msg in messages:
             event = json.loads(msg.data)
