@@ -273,6 +273,22 @@ class RefineRequest(StrictModel):
     ]
 
 
+class OverrideRequest(StrictModel):
+    reason: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)
+    ] = Field(description="Why the storyboard may run despite its preflight errors.")
+
+
+class ApproveRequest(StrictModel):
+    """`POST /jobs/{id}/approve`'s optional body."""
+
+    override: OverrideRequest | None = Field(
+        default=None,
+        description="Approve although preflight found errors; recorded on the job with who "
+        "approved and which checks were overridden.",
+    )
+
+
 class Progress(BaseModel):
     stage: str = "queued"
     percent: float = 0.0

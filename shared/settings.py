@@ -120,6 +120,18 @@ class Settings(BaseSettings):
     # core), 4 for `replicate` (a render mostly waits on the provider).
     render_concurrency: int | None = Field(default=None, ge=1)
 
+    # --- Content Credentials (C2PA; services/renderer/credentials.py) ---
+    # Embed a signed C2PA manifest (AI disclosure, generator, models) in every rendered file.
+    c2pa_enabled: bool = True
+    # PEM files: the signing certificate then its intermediates, and its private key (a
+    # secret: mount it from a Secret; its content is never logged). Both unset: files go
+    # out unsigned, with a warning at start-up; `make run` makes a development chain in
+    # `<REELSMITH_DATA_DIR>/c2pa/` (tools/dev_signing.py).
+    c2pa_signing_cert: Path | None = None
+    c2pa_signing_key: Path | None = None
+    # An RFC 3161 time-stamp authority: signatures stay valid after the certificate expires.
+    c2pa_tsa_url: str | None = None
+
     @property
     def gateway_migrations_path(self) -> Path:
         """The gateway's `app.db` migrations, beside `assets/` and `billing/`."""

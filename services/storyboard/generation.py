@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.storyboard.keys import frame_key, plate_key
+from shared.creative.disclaimers import shows_ai_label
 from shared.creative.frame import plate_jpeg, storyboard_frame
 from shared.creative.layout import SceneDesign
 from shared.creative.palette import brand_palette
@@ -94,6 +95,8 @@ def scene_design(
         brand_font=str(assets.font) if assets.font else None,
         palette=tuple(brand_palette(list(request.brand.colors))),
         seed=job_id,
+        disclaimers=tuple(scene.disclaimers),
+        ai_label=shows_ai_label(request.platform.value, request.brand.ai_label),
     )
 
 

@@ -40,7 +40,11 @@ class Finding(BaseModel):
     scene: int | None = Field(default=None, description="The scene it concerns (preflight).")
     start_s: float | None = Field(default=None, description="Where it starts in the video (QC).")
     end_s: float | None = Field(default=None, description="Where it ends in the video (QC).")
-    thumbnail_key: str | None = Field(default=None, exclude=True)
+    # Not excluded from serialisation: the key rides from the renderer to the gateway in
+    # `jobs.render.completed` and is stored with the job (the gateway serves it by name).
+    thumbnail_key: str | None = Field(
+        default=None, description="Where the renderer stored the thumbnail (storage key)."
+    )
     thumbnail_url: str | None = Field(default=None, description="A frame showing it (QC).")
 
 

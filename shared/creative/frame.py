@@ -1,5 +1,6 @@
 """A storyboard frame: the scene's plate with its layers as they settle in the video
-(headline revealed, the first page of the spoken words, the end card's logo and button).
+(headline revealed, the first page of the spoken words, the end card's logo and button,
+the small print and the "AI-generated" label).
 Review chrome (the scene number) is the console's to draw, never baked in.
 
 Example::
@@ -20,6 +21,7 @@ from shared.creative.layers import (
     button_layer,
     caption_page,
     colours_for,
+    fine_print_layers,
     headline_layers,
     logo_layer,
 )
@@ -37,6 +39,7 @@ class SceneLayers:
     surfaces: list[Layer]
     words: list[Layer]
     end_card: list[Layer]  # logo, button
+    fine_print: list[Layer]  # legal lines, the AI label (the video shows them steady)
 
 
 def scene_layers(design: SceneDesign, logo_path: Path | None = None) -> SceneLayers:
@@ -49,7 +52,8 @@ def scene_layers(design: SceneDesign, logo_path: Path | None = None) -> SceneLay
             end_card.append(logo)
         if button := button_layer(design, layout, colours):
             end_card.append(button)
-    return SceneLayers(layout, surfaces, [w.layer for w in words], end_card)
+    fine_print = fine_print_layers(layout, colours)
+    return SceneLayers(layout, surfaces, [w.layer for w in words], end_card, fine_print)
 
 
 def compose_frame(
@@ -68,6 +72,8 @@ def compose_frame(
         colours = colours_for(design.style, design.palette)
         page = caption_page(words, layers.layout, colours, design.brand_font)
         frame.alpha_composite(page.base.image, (page.base.x, page.base.y))
+    for layer in layers.fine_print:
+        frame.alpha_composite(layer.image, (layer.x, layer.y))
     return frame.convert("RGB")
 
 

@@ -1,4 +1,4 @@
-"""Text, button and logo layers: RGBA images with their places in the frame.
+"""Text, button, logo and small-print layers: RGBA images with their places in the frame.
 
 The storyboard frame pastes them onto the plate with Pillow; the video engine converts
 each to an overlay once and blends it per frame (revealed word by word, or highlighted as
@@ -29,6 +29,10 @@ from shared.creative.styles import style_spec
 from shared.creative.typography import is_emphasised, load_font, text_width
 
 MIN_CONTRAST = 4.5
+# Small print is read at the smallest size on screen: its ink keeps AAA contrast (7:1)
+# on its opaque panel, a little softer than the panel's full white or black so the
+# legal line reads as small print rather than a second headline.
+FINE_PRINT_CONTRAST = 7.0
 # The spoken word's colour: coloured thin strokes lose contrast to the video's
 # half-resolution chroma, so it keeps a wide margin over the 4.5:1 floor.
 HIGHLIGHT_CONTRAST = 7.0
@@ -344,3 +348,34 @@ def _ink_luminance(image: Image.Image) -> float:
         return 0.5
     r, g, b = (round(float(v)) for v in visible[:, :3].mean(axis=0))
     return relative_luminance((r, g, b))
+
+
+def fine_print_colours(colours: Colours) -> tuple[RGB, RGB]:
+    """(panel, ink) of the small print: the caption panel's colour, opaque, so the
+    contrast is the same over any picture, and its ink eased towards the panel."""
+    panel = colours.panel
+    ink = _readable_on(mix(colours.panel_ink, panel, 0.2), panel, FINE_PRINT_CONTRAST)
+    return panel, ink
+
+
+def fine_print_layer(block: TextBlock, kind: str, unit: int, colours: Colours) -> Layer:
+    """A small-print block (`layout.legal` or `layout.ai_label`) drawn on its panel."""
+    panel, ink = fine_print_colours(colours)
+    x0, y0, x1, y1 = block.box
+    image = _rounded((x1 - x0, y1 - y0), round(unit * 1.2), panel)
+    draw = ImageDraw.Draw(image)
+    font = block.fitted.font
+    for line, origin in zip(block.fitted.lines, block.origins, strict=True):
+        draw.text((origin[0] - x0, origin[1] - y0), " ".join(line), font=font, fill=(*ink, 255))
+    text = " ".join(" ".join(line) for line in block.fitted.lines)
+    return Layer(image, x0, y0, kind, text, ink)
+
+
+def fine_print_layers(layout: SceneLayout, colours: Colours) -> list[Layer]:
+    """The scene's legal lines (kind "disclaimer") and AI label (kind "ai_label")."""
+    layers = []
+    if layout.legal is not None:
+        layers.append(fine_print_layer(layout.legal, "disclaimer", layout.unit, colours))
+    if layout.ai_label is not None:
+        layers.append(fine_print_layer(layout.ai_label, "ai_label", layout.unit, colours))
+    return layers

@@ -28,6 +28,7 @@ FACE_FILES = {
     "condensed": Path("/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf"),
 }
 MAX_WORDS_PER_LINE = 7
+MAX_LINES = 3  # a headline longer than this overflows its box at the minimum size
 MIN_CAP_SHARE = {"portrait": 0.035, "other": 0.03}
 
 _NUMBER = re.compile(r"^[#$€£+\-~]?\d[\d.,:/]*(%|x|\+|k|m)?$", re.IGNORECASE)
@@ -291,7 +292,7 @@ def fit_text(
     max_px: int,
     face: str = "bold",
     brand: str | None = None,
-    max_lines: int = 3,
+    max_lines: int = MAX_LINES,
     max_words: int = MAX_WORDS_PER_LINE,
     leading: float = 1.08,
 ) -> FittedText:
@@ -324,3 +325,17 @@ def fit_text(
     widths = tuple(text_width(font, " ".join(line)) for line in lines)
     pitch = round(line_height(font) * leading)
     return FittedText(size, face, brand, tuple(tuple(line) for line in lines), widths, pitch)
+
+
+def fits_readably(fitted: FittedText, min_px: int, max_lines: int = MAX_LINES) -> bool:
+    """Whether `fit_text` could set the text as the design means it: at `min_px` (the
+    smallest readable size) or larger, in at most `max_lines` lines. It breaks one of
+    those only when the text does not fit at the minimum: it then takes more lines than
+    its box holds, or shrinks a word wider than the line below the minimum.
+
+    Example::
+
+        fitted = fit_text("Brightens skin in 7 days", 870, 92, 140, "condensed")
+        fits_readably(fitted, 92)            # True
+    """
+    return fitted.font_px >= min_px and len(fitted.lines) <= max_lines

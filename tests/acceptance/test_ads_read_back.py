@@ -24,6 +24,7 @@ from services.renderer.keys import layout_key
 from tests.integration.test_assets import upload
 from tests.support.system import System
 from tests.support.viewer import (
+    box_contrast,
     check_layout,
     frames_at,
     loudness,
@@ -504,3 +505,75 @@ async def test_landscape_youtube_ad_without_a_product_image(
     facts = video_facts(ad.path)
     assert (facts.width, facts.height) == (640, 360)
     await assert_reads_back([ad], every_claim=True, product=False, logo=True)
+
+
+async def test_tiktok_ad_shows_its_disclaimer_long_enough_and_the_ai_label(
+    phone_system: System, tmp_path: Path
+) -> None:
+    # A 10 s TikTok brief whose brand kit requires a legal line and shows the AI label.
+    disclaimer = "Results vary. Not medical advice."
+    product = await upload_ok(phone_system, product_png(), "serum.png")
+    (ad,) = await render_ads(
+        phone_system,
+        tmp_path,
+        prompt="Glow Serum, a vitamin C serum for dull skin.",
+        platform="tiktok",
+        duration_s=10,
+        product="Glow Serum",
+        key_messages=["Brightens skin in 7 days"],
+        call_to_action="Shop Glow Serum",
+        style="bold",
+        assets=[product],
+        brand={**BRAND, "disclaimers": [disclaimer], "ai_label": True},
+    )
+    problems: list[str] = []
+    assert ad.layout is not None
+    zone = [float(v) for v in ad.layout["safe_zone"]]
+    windows = scene_windows(ad)
+    scenes = ad.storyboard["scenes"]
+
+    # The storyboard carries the line from the end card backwards, long enough to read
+    # at 3 words a second plus a second.
+    carrying = [s["index"] for s in scenes if disclaimer in s.get("disclaimers", [])]
+    if not carrying or carrying[-1] != scenes[-1]["index"]:
+        problems.append(f"the end card does not carry the disclaimer: {carrying}")
+    shown_s = sum(windows[i][1] - windows[i][0] for i in carrying)
+    if shown_s < len(words(disclaimer)) / 3 + 1:
+        problems.append(f"the disclaimer is on screen {shown_s:.1f} s, too short to read")
+
+    # Read back in the decoded frames: the line in the scenes carrying it (and not in the
+    # others), the label in every scene, inside the safe zone, at 4.5:1 or better.
+    boxes = [b for b in ad.layout["boxes"] if b["kind"] in ("disclaimer", "ai_label")]
+    legal_scenes = sorted(b["scene"] for b in boxes if b["kind"] == "disclaimer")
+    label_scenes = sorted(b["scene"] for b in boxes if b["kind"] == "ai_label")
+    if legal_scenes != carrying or label_scenes != [s["index"] for s in scenes]:
+        problems.append(f"layout: disclaimer in {legal_scenes}, label in {label_scenes}")
+    legal_box = next((b["box"] for b in boxes if b["kind"] == "disclaimer"), None)
+    assert legal_box is not None, "\n".join(problems)
+    empty = [i for i in windows if i not in carrying]
+    times = [(b["from_s"] + b["to_s"]) / 2 for b in boxes]
+    times += [sum(windows[i]) / 2 for i in empty]
+    frames = dict(zip(times, await asyncio.to_thread(frames_at, ad.path, times), strict=True))
+    for entry in boxes:
+        name = f"scene {entry['scene']} {entry['kind']}"
+        x0, y0, x1, y1 = (float(v) for v in entry["box"])
+        box = (x0, y0, x1, y1)
+        if not all(box[i] >= zone[i] and box[i + 2] <= zone[i + 2] for i in (0, 1)):
+            problems.append(f"{name}: {box} is outside the safe zone {zone}")
+        frame = frames[(entry["from_s"] + entry["to_s"]) / 2]
+        # In a sans face the capital I of "AI" is the glyph of a lowercase l.
+        wanted = disclaimer if entry["kind"] == "disclaimer" else "AI-generated"
+        seen = await asyncio.to_thread(ocr, frame, box, 3)
+        if max(words_found(wanted, seen), words_found(wanted.replace("I", "l"), seen)) < 1.0:
+            problems.append(f"{name}: OCR read {words(seen)}, not {wanted!r}")
+        contrast = box_contrast(frame, box, entry["ink"])
+        if contrast.ratio < 4.5:
+            problems.append(f"{name}: contrast {contrast.ratio:.2f}:1 on {contrast.background}")
+    for index in empty:
+        seen = await asyncio.to_thread(ocr, frames[sum(windows[index]) / 2], legal_box, 3)
+        if words_found(disclaimer, seen) >= 0.5:
+            problems.append(f"scene {index} shows the disclaimer it does not carry: {words(seen)}")
+
+    # The rest of the ad still reads back: hook, claim, CTA, product, sound, every box.
+    problems += await asyncio.to_thread(read_back, ad, False, True, False)
+    assert not problems, "\n".join(problems)

@@ -318,3 +318,72 @@ def test_brand_font_changes_the_headline() -> None:
     assert changed.mean() > 0.03
     # Elsewhere (away from the headline) the frames are the same.
     assert float(np.abs(a[: box[0].start - 8] - b[: box[0].start - 8]).mean()) < 1
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+@pytest.mark.parametrize(("style", "platform", "beat", "product"), CASES)
+def test_small_print_and_ai_label_are_in_the_safe_zone_clear_of_the_rest(
+    style: str, platform: str, beat: str, product: bool
+) -> None:
+    legal = ("Results vary. Not medical advice.",)
+    design = _design(style, platform, beat, product, disclaimers=legal, ai_label=True)
+    layout = scene_layout(design)
+    zone = safe_zone(platform, design.size)
+    assert layout.legal is not None and layout.ai_label is not None
+    # A legal line and the label never crowd out a headline that fits without them (the
+    # end card's extra headline has no room on Reels either way).
+    assert layout.fits or not scene_layout(replace(design, disclaimers=(), ai_label=False)).fits
+    small = {"legal": layout.legal.box, "ai_label": layout.ai_label.box}
+    others = {k: v for k, v in _boxes(layout).items() if v is not None}
+    for name, box in small.items():
+        # Inside the safe zone, over no headline line, button, logo, product or captions.
+        assert _inside(box, zone), (name, box, zone)
+        for other, other_box in others.items():
+            assert not _overlap(box, other_box), (name, box, other, other_box)
+    assert not _overlap(small["legal"], small["ai_label"])
+    # The label is in the safe zone's top-left corner.
+    assert small["ai_label"][:2] == zone[:2]
+    # The text everywhere else still keeps to the safe zone; the headline keeps its
+    # minimum size and every word.
+    for name, box in others.items():
+        assert name == "product" or _inside(box, zone), (name, box)
+    width, height = design.size
+    if layout.headline is not None:
+        fitted = layout.headline.fitted
+        cap = cap_height(fitted.font_px, fitted.face, fitted.brand)
+        assert cap >= height * (0.035 if height > width else 0.03) - 1e-6
+        shown = [w for line in fitted.lines for w in line]
+        assert " ".join(shown).lower() == HEADLINES[beat].lower()
+    # Every word of the legal line is set, at the small-print floor: capitals 1.6% of the
+    # height on 9:16, 2.4% on other frames; the label reads "AI-generated".
+    assert [w for line in layout.legal.fitted.lines for w in line] == legal[0].split()
+    assert [" ".join(line) for line in layout.ai_label.fitted.lines] == ["AI-generated"]
+    for block in (layout.legal, layout.ai_label):
+        fitted = block.fitted
+        cap = cap_height(fitted.font_px, fitted.face, fitted.brand)
+        assert cap >= height * (0.016 if height > width else 0.024) - 1e-6, (cap, fitted)
+        assert all(w <= block.box[2] - block.box[0] for w in fitted.widths)
+    # Drawn on an opaque panel of the style's caption colour, readable at 4.5:1 or better
+    # whatever is behind it.
+    layers = {layer.kind: layer for layer in scene_layers(design).fine_print}
+    assert set(layers) == {"disclaimer", "ai_label"}
+    colours = colours_for(style, design.palette)
+    for layer in layers.values():
+        # The panel's top edge, between the rounded corners and above the text.
+        r, g, b, a = layer.image.getpixel((layer.image.width // 2, 1))  # type: ignore[misc]
+        assert a == 255 and contrast_ratio((r, g, b), colours.panel) < 1.05
+        assert contrast_ratio(layer.ink, colours.panel) >= 4.5
+
+    # Longer small print on the tightest frames: where the headline has no room left even
+    # at its minimum size, the layout says so (for preflight) instead of hiding it.
+    long = _design(style, platform, beat, product, ai_label=True,
+                   disclaimers=(*legal, "Terms apply. See glow.example/terms."))  # fmt: skip
+    crowded = scene_layout(long)
+    assert crowded.legal is not None and _inside(crowded.legal.box, zone)
+    if crowded.headline is not None and crowded.fits:
+        assert not _overlap(crowded.legal.box, crowded.headline.box)
+    if crowded.headline is not None and _overlap(crowded.legal.box, crowded.headline.box):
+        assert not crowded.fits

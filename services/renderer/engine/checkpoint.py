@@ -41,6 +41,8 @@ def clip_fingerprint(spec: RenderSpec, scene_index: int) -> str:
         "logo": file_digest(spec.logo_path),
         "font": file_digest(spec.font_path),
     }
+    if spec.ai_label:  # absent without the label: older fingerprints stay
+        facts["ai_label"] = True
     encoded = json.dumps(facts, sort_keys=True, default=str).encode()
     return _PREFIX + hashlib.sha256(encoded).hexdigest()[:32]
 
@@ -55,6 +57,8 @@ def _scene_facts(spec: RenderSpec, position: int) -> dict[str, str]:
     }
     if scene.video_path is not None:  # absent for still scenes: their fingerprints stay
         facts["video"] = file_digest(scene.video_path)
+    if scene.disclaimers:  # likewise absent for scenes without legal lines
+        facts["disclaimers"] = "\n".join(scene.disclaimers)
     return facts
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from services.renderer.engine.captions import CaptionTrack
 from services.renderer.engine.checkpoint import clip_fingerprint
 from services.renderer.engine.encode import VideoEncoder, atomic_output
+from services.renderer.engine.fine_print import FinePrintTrack
 from services.renderer.engine.probe import probe
 from services.renderer.engine.scaler import SubpixelScaler, yuv_colour
 from services.renderer.engine.scene import SceneRenderer
@@ -39,6 +40,7 @@ class _ClipFrames:
         self.scaler = SubpixelScaler(*spec.size)
         self.scenes: dict[int, SceneRenderer] = {}
         self.captions = CaptionTrack(spec, timeline)
+        self.fine_print = FinePrintTrack(spec, timeline)
         self.dip: np.ndarray | None = None
         if timeline.look.transition == "dip":
             colours = colours_for(spec.style, spec.palette)
@@ -69,6 +71,7 @@ class _ClipFrames:
         else:
             buffer = self._scene(position).render(index)
         self.captions.apply(buffer, index / self.spec.fps)
+        self.fine_print.apply(buffer, index)
         return buffer
 
     def close(self) -> None:

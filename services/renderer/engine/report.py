@@ -7,12 +7,16 @@ box, the logo and the product, scene by scene, for checks against the rendered p
     {"size": [w, h], "fps": 30, "platform": "tiktok", "style": "bold",
      "safe_zone": [x0, y0, x1, y1],
      "scenes": [{"index": 1, "beat": "hook", "start_s": 0.0, "end_s": 3.0,
-                 "headline": "...", "claim": "..."}],
-     "boxes": [{"scene": 1, "kind": "headline" | "caption" | "cta" | "logo" | "product",
+                 "headline": "...", "claim": "...", "disclaimers": ["..."]}],
+     "boxes": [{"scene": 1, "kind": "headline" | "caption" | "cta" | "logo" | "product"
+                        | "disclaimer" | "ai_label",
                 "text": "...", "box": [x0, y0, x1, y1], "from_s": 0.5, "to_s": 2.9,
                 "ink": [r, g, b]}]}
 
-`from_s`..`to_s` is a window in which the box is fully shown and does not move.
+`from_s`..`to_s` is a window in which the box is fully shown and does not move. The
+small print (`disclaimer`: a scene's legal lines, `ai_label`: "AI-generated") is text
+like the others: its box is the opaque panel it is set on, and it is shown over the
+whole scene.
 """
 
 from __future__ import annotations
@@ -24,13 +28,15 @@ from typing import Any
 from services.renderer.engine.captions import pages_of
 from services.renderer.engine.contact_sheet import contact_sheet
 from services.renderer.engine.encode import atomic_output
+from services.renderer.engine.fine_print import ai_label_layer, legal_layer
 from services.renderer.engine.scene import REVEAL_S
 from services.renderer.engine.spec import RenderSpec
 from services.renderer.engine.subtitles import to_srt, to_vtt
-from services.renderer.engine.timeline import Timeline, build_timeline
+from services.renderer.engine.timeline import Slot, Timeline, build_timeline
 from shared.creative.frame import scene_layers
-from shared.creative.layers import caption_page, colours_for
-from shared.creative.layout import scene_layout
+from shared.creative.layers import Colours, caption_page, colours_for, headline_layers
+from shared.creative.layout import SceneLayout, scene_layout
+from shared.creative.palette import RGB
 from shared.creative.platforms import safe_zone
 
 _SETTLE_S = REVEAL_S + 0.15
@@ -59,6 +65,7 @@ def layout_report(spec: RenderSpec) -> dict[str, Any]:
                 "end_s": round(slot.end / fps, 3),
                 "headline": scene.caption,
                 "claim": scene.claim,
+                "disclaimers": list(scene.disclaimers),
             }
         )
         start, end = _window(timeline, position)
@@ -66,16 +73,21 @@ def layout_report(spec: RenderSpec) -> dict[str, Any]:
         layout = layers.layout
         block = layout.headline
         if block is not None:
-            for line, panel in zip(block.fitted.lines, block.line_boxes, strict=True):
-                boxes.append(
-                    _box(scene.index, "headline", " ".join(line), panel, start, end, colours.ink)
-                )
+            inks = _line_inks(slot, layout, colours)
+            lines = zip(block.fitted.lines, block.line_boxes, strict=True)
+            for row, (line, panel) in enumerate(lines):
+                ink = inks.get(row, colours.ink)
+                boxes.append(_box(scene.index, "headline", " ".join(line), panel, start, end, ink))
         for layer in layers.end_card:
             boxes.append(
                 _box(scene.index, layer.kind, layer.text, layer.box, start, end, layer.ink)
             )
         if layout.product is not None:
             boxes.append(_box(scene.index, "product", "", layout.product, start, end, (0, 0, 0)))
+        small = [legal_layer(slot, colours), ai_label_layer(slot, colours)]
+        shown = (slot.start / fps + 0.05, slot.end / fps - 0.05)
+        for layer in (layer for layer in small if layer is not None):
+            boxes.append(_box(scene.index, layer.kind, layer.text, layer.box, *shown, layer.ink))
     band = scene_layout(timeline.slots[0].design)
     font = str(spec.font_path) if spec.font_path is not None else None
     for cue in pages_of(spec):
@@ -100,6 +112,16 @@ def layout_report(spec: RenderSpec) -> dict[str, Any]:
         "scenes": scenes,
         "boxes": boxes,
     }
+
+
+def _line_inks(slot: Slot, layout: SceneLayout, colours: Colours) -> dict[int, RGB]:
+    """The ink most of each headline line is set in: a line of emphasised words only (a
+    number and its unit on accent blocks) is read in the emphasis ink, not the body's."""
+    weight: dict[int, dict[RGB, int]] = {}
+    for word in headline_layers(slot.design, layout, colours)[1]:
+        inks = weight.setdefault(word.line, {})
+        inks[word.layer.ink] = inks.get(word.layer.ink, 0) + len(word.layer.text)
+    return {line: max(inks, key=lambda ink: inks[ink]) for line, inks in weight.items()}
 
 
 def _box(

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 # Bump when a change alters the pixels or timing of clips, so checkpointed clips made by an
 # older engine are not reused (see `clip_fingerprint`).
-ENGINE_VERSION = "3"
+ENGINE_VERSION = "4"
 
 MAX_SIDE = 4096
 BEATS = ("hook", "problem", "solution", "benefit", "cta")
@@ -42,8 +42,11 @@ class SceneInput:
     # An uploaded video clip shown instead of the still frame (and instead of the end card
     # on a cta scene): no Ken Burns motion, looped if shorter than the scene (see video.py).
     video_path: Path | None = None
+    # Legal lines shown on this scene as small print (placed by the planner, timed there).
+    disclaimers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "disclaimers", tuple(self.disclaimers))
         if self.frame_path is not None:
             object.__setattr__(self, "frame_path", Path(self.frame_path))
         if self.video_path is not None:
@@ -68,6 +71,9 @@ class RenderSpec:
     product_path: Path | None = None  # the product image: the hero of most scenes
     platform: str = "tiktok"  # whose safe zone the text keeps to
     style: Style = "bold"
+    # The visible "AI-generated" label, as the renderer decides it from the brand kit and
+    # the platform's policy (`shared.creative.disclaimers.shows_ai_label`).
+    ai_label: bool = False
     # The spoken words with their times (voice-over aligned, or at reading speed): the
     # caption layer and the caption files.
     words: tuple[WordTime, ...] = ()

@@ -6,7 +6,9 @@ The transition at a boundary b spans [b - h, b + h): its first half is rendered 
 outgoing scene's clip, its second half by the incoming one, each rendering the neighbour's
 picture at those same instants, so clips can be encoded independently and joined by stream
 copy. A scene's motion path runs over the whole time it is visible, transitions included,
-so it never stops on screen.
+so it never stops on screen. Scenes carrying legal lines keep at least their planned time:
+a cut is never snapped into their span, since their time on screen is what makes the lines
+readable.
 
 Every clip worker rebuilds the same plan from the same spec (it is cheap and deterministic).
 """
@@ -92,7 +94,9 @@ def is_end_card(spec: RenderSpec, position: int) -> bool:
 
 def scene_bounds(spec: RenderSpec) -> list[int]:
     """Cuts on the beat grid; the end card keeps its reading time (its cut is moved back
-    to the unsnapped frame when snapping would shorten it below END_CARD_MIN_S)."""
+    to the unsnapped frame when snapping would shorten it below END_CARD_MIN_S), and so
+    does every run of scenes carrying the same legal lines (the cuts around it never
+    snap inwards)."""
     plain = frame_bounds([s.duration_s for s in spec.scenes], spec.fps)
     bounds = cut_frames(spec)
     if len(bounds) != len(plain):
@@ -102,6 +106,12 @@ def scene_bounds(spec: RenderSpec) -> list[int]:
         wanted = min(plain[-1] - plain[-2], round(END_CARD_MIN_S * spec.fps))
         if bounds[-1] - bounds[-2] < wanted:
             bounds[-2] = plain[-2]
+    for cut in range(1, len(spec.scenes)):
+        before, after = spec.scenes[cut - 1].disclaimers, spec.scenes[cut].disclaimers
+        if after and after != before:
+            bounds[cut] = min(bounds[cut], plain[cut])  # a run starts: not later
+        elif before and after != before:
+            bounds[cut] = max(bounds[cut], plain[cut])  # a run ends: not earlier
     return bounds
 
 
@@ -119,6 +129,8 @@ def scene_design(spec: RenderSpec, position: int) -> SceneDesign:
         brand_font=str(spec.font_path) if spec.font_path is not None else None,
         palette=spec.palette,
         seed=spec.seed,
+        disclaimers=scene.disclaimers,
+        ai_label=spec.ai_label,
     )
 
 

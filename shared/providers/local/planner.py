@@ -31,6 +31,8 @@ from shared.creative.brief import (
     sentence_case,
     word_count,
 )
+from shared.creative.disclaimers import place_disclaimers
+from shared.creative.headlines import readable_headlines
 from shared.creative.styles import style_of
 from shared.models import PLATFORM_SIZE, GenerationRequest, HookAngle, Scene, Storyboard
 
@@ -268,8 +270,9 @@ def visual_prompt(request: GenerationRequest, facts: BriefFacts, beat: str, extr
 
 
 def plan_storyboard(job_id: str, request: GenerationRequest) -> Storyboard:
-    """The storyboard for a brief: scenes grounded in its claims, what did not fit, the
-    style, and what each variation tests."""
+    """The storyboard for a brief: scenes grounded in its claims (the brand's legal lines
+    placed where they can be read), what did not fit, the style, and what each variation
+    tests."""
     facts = extract_facts(request)
     angle = hook_angle_for(facts)
     layout = _layout(request.duration_s, facts, angle)
@@ -288,12 +291,13 @@ def plan_storyboard(job_id: str, request: GenerationRequest) -> Storyboard:
         for index, (slot, seconds) in enumerate(zip(slots, lengths, strict=True), 1)
     ]
     hook = scenes[0]
-    return Storyboard(
-        scenes=scenes,
+    planned = Storyboard(
+        scenes=place_disclaimers(scenes, request.brand.disclaimers),
         style=style_of(request),
         claims_left_out=layout.left_out,
         variations=plan_variations(request, facts, angle, hook.caption, hook.script),
     )
+    return readable_headlines(request, planned)
 
 
 def plan_scenes(job_id: str, request: GenerationRequest) -> list[Scene]:
@@ -308,7 +312,8 @@ def _words(text: str, limit: int) -> str:
 
 def refine_scene(job_id: str, request: GenerationRequest, scene: Scene, feedback: str) -> Scene:
     """Rewrite one scene after client feedback: quoted text becomes the headline (and the
-    line), other feedback is added to the line and steers the visual prompt; timing kept."""
+    line), other feedback is added to the line and steers the visual prompt; timing and
+    the legal lines placed on the scene kept."""
     facts = extract_facts(request)
     quoted = re.findall(r"[\"“']([^\"”']{2,80})[\"”']", feedback)
     if quoted:

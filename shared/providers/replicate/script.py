@@ -33,6 +33,8 @@ from shared.creative.brief import (
     plan_variations,
     ranked_claims,
 )
+from shared.creative.disclaimers import place_disclaimers
+from shared.creative.headlines import readable_headlines
 from shared.creative.styles import style_of
 from shared.models import GenerationRequest, HookAngle, Scene, Storyboard
 from shared.providers.local.planner import beat_plan, beats
@@ -313,8 +315,9 @@ def _hook_angle(scene: Scene) -> HookAngle:
 
 def to_storyboard(answer: ScriptAnswer, request: GenerationRequest) -> Storyboard:
     """The storyboard of an LLM's answer: scenes as `to_scenes` makes them with the beat plan
-    of the local planner, each scene's brief claim, the claims no caption shows, and the
-    style and variations chosen from the brief exactly as the local planner does."""
+    of the local planner, each scene's brief claim, the claims no caption shows, the brand's
+    legal lines, and the style and variations chosen from the brief exactly as the local
+    planner does."""
     facts = extract_facts(request)
     lengths = normalise([s.duration_s for s in answer.scenes], request.duration_s)
     arc = beat_plan(len(answer.scenes), facts.pain is not None, bool(facts.proof))
@@ -338,12 +341,13 @@ def to_storyboard(answer: ScriptAnswer, request: GenerationRequest) -> Storyboar
         if not any(contains(scene.caption, claim) for scene in scenes)
     ]
     hook = scenes[0]
-    return Storyboard(
-        scenes=scenes,
+    planned = Storyboard(
+        scenes=place_disclaimers(scenes, request.brand.disclaimers),
         style=style_of(request),
         claims_left_out=left_out,
         variations=plan_variations(request, facts, _hook_angle(hook), hook.caption, hook.script),
     )
+    return readable_headlines(request, planned)
 
 
 def joined_output(output: Any) -> str:
