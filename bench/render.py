@@ -7,7 +7,8 @@ spoken line per scene, captions at reading speed) into a `--seconds` long video 
 1. the engine: the spec as the renderer builds it (no pictures: the design system draws
    each scene's plate and text layers), `render_clip` for every scene in a
    ProcessPoolExecutor of `--workers` processes (longest scenes first), then `compose`
-   (stream copy + AAC soundtrack);
+   (stream copy + AAC soundtrack), then, outside its wall time, the renderer's QC of the
+   file against its layout (`services.renderer.qc`), timed as a share of the render;
 2. the reference: one `ffmpeg` command (imageio-ffmpeg's binary) with the usual filter
    graph for the same job over the scenes' storyboard frames
    (`shared.creative.frame.storyboard_frame`): zoompan Ken Burns per scene, xfade
@@ -18,7 +19,7 @@ Each runs in a fresh child process that reports wall seconds, CPU seconds (its o
 its children's, from getrusage RUSAGE_SELF + RUSAGE_CHILDREN) and peak RSS (ru_maxrss of
 itself and of its largest child). Prints both rows, the speed factor (video seconds per
 wall second) and the ratio reference wall / engine wall. Targets: ratio >= 1.2, engine
-peak RSS < 400 MB. Exits 0 whether or not the targets are met.
+peak RSS < 400 MB, QC under 20% of the engine's wall. Exits 0 whether or not the targets are met.
 
     .venv/bin/python bench/render.py                    # 30 s, 1080x1920, 6 scenes
     .venv/bin/python bench/render.py --seconds 60 --scenes 12   # the memory case
@@ -204,6 +205,8 @@ def _usage() -> dict[str, float]:
 
 def run_engine(job: dict[str, Any], workers: int, threads: int) -> dict[str, Any]:
     from services.renderer.engine import compose, master_soundtrack, probe, render_clip
+    from services.renderer.engine.report import layout_report
+    from services.renderer.qc.check import check_video
 
     out = Path(str(job["out"]))
     spec = build_spec(job, threads)
@@ -229,10 +232,19 @@ def run_engine(job: dict[str, Any], workers: int, threads: int) -> dict[str, Any
     wall = time.perf_counter() - start
     after = _usage()
     info = probe(final)
+    # As the renderer does once a variation's file is final: QC against its layout.
+    layout = layout_report(spec)
+    qc_start = time.perf_counter()
+    qc = check_video(final, PLATFORM, layout).report
+    qc_wall = time.perf_counter() - qc_start
     return {
         "wall": wall,
         "clips_wall": clips_done - start,
         "compose_wall": wall - (clips_done - start),
+        "qc_wall": qc_wall,
+        "qc_status": qc.status,
+        "qc_findings": [f"{f.severity} {f.check}" for f in qc.findings],
+        "qc_measured": qc.measured,
         "cpu": (after["cpu_self"] - before["cpu_self"])
         + (after["cpu_children"] - before["cpu_children"]),
         "rss_self_mb": after["rss_self_mb"],
@@ -389,6 +401,15 @@ def main() -> None:
         print(
             f"engine phases (best run): clips {float(engine['clips_wall']):.2f} s, "
             f"compose {float(engine['compose_wall']):.2f} s"
+        )
+        qc_wall = float(engine["qc_wall"])
+        measured = engine["qc_measured"]
+        print(
+            f"qc s {qc_wall:.2f} = {100 * qc_wall / float(engine['wall']):.1f}% of the render "
+            f"(target < 20%); status {engine['qc_status']}, findings "
+            f"{', '.join(engine['qc_findings']) or 'none'}; video {measured.get('video_kbps')} "
+            f"kbps, {measured.get('frames_decoded')} frames decoded, "
+            f"{measured.get('text_boxes_read')} text boxes read"
         )
         if args.repeat > 1:
             walls = [float(r["wall"]) for r in runs["engine"]]

@@ -30,6 +30,8 @@ from urllib.parse import urlsplit
 
 import jwt
 
+from tools.dev_signing import dev_signing_env
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("gateway", "storyboard", "renderer", "assets", "billing")
 WORKER_METRICS_PORTS = {"storyboard": 9101, "renderer": 9102, "assets": 9103, "billing": 9104}
@@ -375,6 +377,8 @@ def run(stop: StopSignal) -> Outcome:
         if outcome is not Outcome.READY or nats_url is None:
             return outcome
         common = common_env(nats_url, secret, data, gateway_port)
+        # A development C2PA chain, made on first use, unless one is configured.
+        common.update(dev_signing_env(data / "c2pa", os.environ))
         urls = health_urls(gateway_port)
         if wants_fake_replicate():
             fake, fake_settings = start_fake_replicate(data, gateway_port)

@@ -1,6 +1,6 @@
 -- Roll the gateway's app.db back to the v1 schema (migrations/gateway/000_base.sql) from v2
 -- (001_v2_video_generation.sql, 002_gateway_outbox.sql, 003_job_outputs.sql, 004_job_cost_items.sql,
--- 005_webhooks.sql, 006_reliability.sql of migrations/gateway/, all applied).
+-- 005_webhooks.sql, 006_reliability.sql, 007_checks.sql of migrations/gateway/, all applied).
 --
 -- Needs SQLite >= 3.35 (ALTER TABLE ... DROP COLUMN); the image's sqlite3 is 3.40. With the
 -- gateway stopped, back up first, then run it with -bail so the first error stops it and the
@@ -13,7 +13,7 @@
 -- v2 too; their status may be one v1 does not know, e.g. storyboard_ready).
 -- Dropped: the v2 columns (storyboards, approval, costs, retries, outputs ...), the v2 indexes
 -- and trigger, the outbox, the processed-event ledger, the webhook tables, the stage requests
--- and idempotency keys. schema_migrations forgets 001-006 (it records bare file names, without
+-- and idempotency keys, the preflight columns. schema_migrations forgets 001-007 (it records bare file names, without
 -- the gateway/ folder), so starting v2 again re-applies them and the v1 rows upgrade as they did
 -- the first time.
 BEGIN IMMEDIATE;
@@ -39,7 +39,9 @@ DROP TABLE IF EXISTS webhook_secrets;
 DROP TABLE IF EXISTS outbox;
 DROP TABLE IF EXISTS processed_events;
 
--- 006, 004, 003, 002, 001: the columns they added, newest first.
+-- 007, 006, 004, 003, 002, 001: the columns they added, newest first.
+ALTER TABLE generated_videos DROP COLUMN preflight_override;
+ALTER TABLE generated_videos DROP COLUMN preflight;
 ALTER TABLE generated_videos DROP COLUMN failed_stage;
 ALTER TABLE generated_videos DROP COLUMN cost_items;
 ALTER TABLE generated_videos DROP COLUMN outputs;
@@ -63,7 +65,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 DELETE FROM schema_migrations
 WHERE name IN (
     '001_v2_video_generation.sql', '002_gateway_outbox.sql', '003_job_outputs.sql',
-    '004_job_cost_items.sql', '005_webhooks.sql', '006_reliability.sql'
+    '004_job_cost_items.sql', '005_webhooks.sql', '006_reliability.sql', '007_checks.sql'
 );
 
 COMMIT;

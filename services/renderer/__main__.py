@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from services.renderer.credentials import Credentials
 from services.renderer.exports import Exporter
 from services.renderer.handlers import RendererHandlers
 from services.renderer.pool import clip_pool
@@ -33,14 +34,18 @@ def consumer_spec(settings: Settings) -> ConsumerSpec:
 async def serve(
     settings: Settings, stop: asyncio.Event | None = None, handle_signals: bool = True
 ) -> None:
+    # Before anything starts: a named but unusable signing chain stops the renderer here.
+    credentials = Credentials.from_settings(settings)
     pool = clip_pool(settings.render_workers)
     try:
         async with worker_runtime(settings, stop, handle_signals) as runtime:
             footage = await footage_backend(settings, runtime.bus)
             try:
                 storage = LocalStorage(settings.video_storage_path)
-                renderer = Renderer(storage, pool, settings.render_scale_divisor, footage)
-                exporter = Exporter(storage, settings.render_scale_divisor)
+                renderer = Renderer(
+                    storage, pool, settings.render_scale_divisor, footage, credentials
+                )
+                exporter = Exporter(storage, settings.render_scale_divisor, credentials)
                 handlers = RendererHandlers(runtime.bus, storage, renderer, exporter)
                 await runtime.bus.subscribe_broadcast(JobCanceled, handlers.on_job_canceled)
                 await runtime.bus.consume(

@@ -57,3 +57,13 @@ def layout_key(job_id: str, variation: int) -> str:
 def placed_voice_key(job_id: str, variation: int) -> str:
     """The voice-over cut and placed on a variation's scene cuts (what the video plays)."""
     return f"{variation_prefix(job_id, variation)}/voice_placed.wav"
+
+
+def render_qc_key(job_id: str, variation: int, n: int) -> str:
+    """The n-th thumbnail of a variation's QC findings (a small JPEG of the frame)."""
+    return f"videos/{job_id}/qc/v{variation}_{n}.jpg"
+
+
+def export_qc_key(job_id: str, aspect: str, variation: int, export_id: str, n: int) -> str:
+    """The n-th thumbnail of an export's QC findings (named after the export's file)."""
+    return f"videos/{job_id}/qc/{aspect.replace(':', 'x')}_v{variation}_{export_id}_{n}.jpg"

@@ -1,18 +1,25 @@
 """A render: clips per scene (checkpointed, encoded in parallel processes), then the
-composition of each variation, then its poster."""
+composition of each variation, its poster and side files, then the final file made
+deliverable (`finish_output`: Content Credentials signed in, then QC measured on the
+signed file)."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import dataclasses
+import functools
+import json
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from services.renderer import engine
+from services.renderer.credentials import Credentials, Provenance
 from services.renderer.engine.report import write_report
 from services.renderer.engine.voice import place_voice
 from services.renderer.footage import Footage, FootageMaker
@@ -24,12 +31,18 @@ from services.renderer.keys import (
     layout_key,
     placed_voice_key,
     poster_key,
+    render_qc_key,
 )
-from services.renderer.metrics import observe_speed, render_phase
+from services.renderer.metrics import observe_qc, observe_speed, render_phase
+from services.renderer.qc.check import check_video
+from shared.checks.findings import ContentCredentials, Finding, QcReport
+from shared.creative.disclaimers import shows_ai_label
 from shared.creative.styles import style_of
+from shared.logging import get_logger
 from shared.models import PLATFORM_SIZE, GenerationRequest, Storyboard, VideoOutput
 from shared.providers.base import FootageBackend, WorkRef
 from shared.storage import LocalStorage
+from shared.tracing import span
 from shared.uploads import (
     AUDIO_EXTENSIONS,
     FONT_EXTENSIONS,
@@ -37,6 +50,8 @@ from shared.uploads import (
     VIDEO_EXTENSIONS,
     find_upload,
 )
+
+log = get_logger(__name__)
 
 Report = Callable[[float, str], Awaitable[None]]
 CANCEL_DIR = Path(tempfile.gettempdir()) / "reelsmith-cancel"
@@ -63,6 +78,79 @@ def video_size(request: GenerationRequest, divisor: int) -> tuple[int, int]:
     width, height = PLATFORM_SIZE[request.platform]
     # H.264 in yuv420p needs even dimensions.
     return max(16, width // divisor // 2 * 2), max(16, height // divisor // 2 * 2)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A final file made deliverable: what it carries, what QC measured, its size."""
+
+    credentials: ContentCredentials
+    qc: QcReport
+    size_bytes: int
+
+
+async def finish_output(
+    storage: LocalStorage,
+    credentials: Credentials,
+    key: str,
+    provenance: Provenance,
+    platform: str,
+    layout: Mapping[str, Any] | None,
+    thumbnail_key: Callable[[int], str],
+    kind: str,
+) -> Finished:
+    """Sign the file at `key`, then check it: QC measures the file as delivered (its
+    `layout` in this file's frame; thumbnails stored under `thumbnail_key(n)`)."""
+    path = storage.path(key)
+    with render_phase("credentials", output=kind):
+        signed = await credentials.sign(path, provenance)
+    report = await check_output(storage, path, platform, layout, thumbnail_key, kind)
+    return Finished(signed, report, path.stat().st_size)
+
+
+async def check_output(
+    storage: LocalStorage,
+    path: Path,
+    platform: str,
+    layout: Mapping[str, Any] | None,
+    thumbnail_key: Callable[[int], str],
+    kind: str,
+) -> QcReport:
+    """QC of one file, its thumbnails stored. QC never fails a render: if it cannot run,
+    the report says the file is unchecked (a warning) and why is logged."""
+    started = time.perf_counter()
+    with span("render.qc", output=kind):
+        try:
+            result = await asyncio.to_thread(check_video, path, platform, layout, thumbnail_key)
+        except Exception:
+            log.exception("qc.failed", extra={"kind": kind})
+            unchecked = Finding(
+                check="qc.unchecked",
+                severity="warning",
+                message="The file could not be checked; review it before it runs.",
+            )
+            report = QcReport.of([unchecked], {}, round(time.perf_counter() - started, 3))
+        else:
+            report = result.report
+            for thumbnail, jpeg in result.thumbnails.items():
+                await storage.put(thumbnail, jpeg)
+    observe_qc(report, kind)
+    log.info(
+        "qc.checked",
+        extra={"kind": kind, "status": report.status, "findings": len(report.findings)},
+    )
+    return report
+
+
+def read_layout(path: Path) -> dict[str, Any] | None:
+    """A render's `layout.json` (None when it is missing or unreadable: QC then checks no
+    text box, and says so in `measured.text_boxes_read`)."""
+    try:
+        layout: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        log.warning("qc.layout_unreadable", extra={"layout": path.name})
+        return None
+    return layout
 
 
 def output_for(
@@ -101,11 +189,14 @@ class Renderer:
         pool: ProcessPoolExecutor,
         divisor: int,
         footage: FootageBackend | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
         self.storage = storage
         self.pool = pool
         self.divisor = divisor
         self.clips_made = 0
+        # Content Credentials (C2PA) signed into every file; None: files go out unsigned.
+        self.credentials = credentials or Credentials(None)
         # A backend that makes scene clips (replicate); None: the engine animates frames.
         self.footage = FootageMaker(storage, footage) if footage is not None else None
 
@@ -161,6 +252,7 @@ class Renderer:
                     claim=scene.claim,
                     shows_product=shows_product,
                     video_path=video or model_clip,
+                    disclaimers=tuple(scene.disclaimers),
                 )
             )
         base = engine.RenderSpec(
@@ -177,6 +269,7 @@ class Renderer:
             product_path=self.storage.path(product) if product and footage is None else None,
             platform=request.platform.value,
             style=plan.style if plan else storyboard.style or style_of(request),
+            ai_label=shows_ai_label(request.platform.value, brand.ai_label),
         )
         if base.voiceover_path is not None:
             # The voice is cut scene by scene and placed on this variation's cuts.
@@ -240,6 +333,7 @@ class Renderer:
             with render_phase("compose", variation=variation):
                 info = await self.compose(spec, clips, key, composing, audio)
             poster = poster_key(job_id, variation)
+            layout = self.storage.path(layout_key(job_id, variation))
             with render_phase("poster", variation=variation):
                 await asyncio.to_thread(
                     engine.poster_frame, self.storage.path(key), self.storage.path(poster)
@@ -250,14 +344,26 @@ class Renderer:
                     self.storage.path(key),
                     self.storage.path(captions_key(job_id, variation)),
                     self.storage.path(contact_sheet_key(job_id, variation)),
-                    self.storage.path(layout_key(job_id, variation)),
+                    layout,
                 )
+            finished = await finish_output(
+                self.storage,
+                self.credentials,
+                key,
+                self.credentials.render_provenance(request, variation, footage),
+                spec.platform,
+                read_layout(layout),
+                functools.partial(render_qc_key, job_id, variation),
+                "render",
+            )
+            info = dataclasses.replace(info, size_bytes=finished.size_bytes)
             observe_speed(info.duration_s, time.perf_counter() - started)
             plan = storyboard.plan_for(variation)
+            output = output_for(
+                self.storage, key, info, spec, poster, plan.hypothesis if plan else None, job_id
+            )
             outputs.append(
-                output_for(
-                    self.storage, key, info, spec, poster, plan.hypothesis if plan else None, job_id
-                )
+                output.model_copy(update={"credentials": finished.credentials, "qc": finished.qc})
             )
         return outputs
 

@@ -48,6 +48,8 @@ class Stack:
             "JWT_SECRET": secret,
             "GATEWAY_PORT": str(self.gateway_port),
             "PYTHONUNBUFFERED": "1",
+            "C2PA_SIGNING_CERT": str(self.settings.c2pa_signing_cert),
+            "C2PA_SIGNING_KEY": str(self.settings.c2pa_signing_key),
             **FAST,
             **env,
         }

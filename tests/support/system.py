@@ -4,7 +4,11 @@ worker, both on a real nats-server, with a fresh SQLite file and storage per tes
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import functools
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +27,17 @@ from services.renderer.__main__ import serve as serve_renderer
 from services.storyboard.__main__ import serve as serve_storyboard
 from shared.settings import Settings
 from tests.support.waiting import eventually
+from tools.dev_signing import DevChain, ensure_dev_chain
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
+
+
+@functools.cache
+def signing_chain() -> DevChain:
+    """One development C2PA chain per test session, in a folder removed at exit."""
+    folder = Path(tempfile.mkdtemp(prefix="reelsmith-c2pa-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return ensure_dev_chain(folder)
 
 
 def settings_for(nats_url: str, root: Path, **overrides: Any) -> Settings:
@@ -38,6 +51,8 @@ def settings_for(nats_url: str, root: Path, **overrides: Any) -> Settings:
         "render_scale_divisor": 10,
         "consumer_ack_wait_s": 5.0,
         "metrics_port": 0,
+        "c2pa_signing_cert": signing_chain().cert,
+        "c2pa_signing_key": signing_chain().key,
     }
     values.update(overrides)
     return Settings(**values)

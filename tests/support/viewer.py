@@ -3,8 +3,9 @@ screen, whether the product is in view, how loud the sound is, and whether every
 is inside the platform's safe zone and legible against what is actually behind it.
 
 These helpers measure pixels and samples only; they never import the engine, so a test built
-on them checks the result, not the plan. OCR is tesseract (Debian's `tesseract-ocr`),
-run as a subprocess.
+on them checks the result, not the plan. Text boxes are measured the way the renderer's QC
+measures them (`services/renderer/qc/text.py`, pixels and numbers only). OCR is tesseract
+(Debian's `tesseract-ocr`), run as a subprocess.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,20 +29,17 @@ from PIL import Image, ImageOps
 from scipy import ndimage
 from scipy.signal import resample_poly
 
-Box = tuple[float, float, float, float]
-RGB = tuple[int, int, int]
+from services.renderer.qc.text import Box as Box
+from services.renderer.qc.text import BoxContrast as BoxContrast
+from services.renderer.qc.text import (
+    clamped_box,
+    contrast_problem,
+    crop_contrast,
+    layout_problems,
+)
+from services.renderer.qc.text import contrast_ratio as contrast_ratio
 
-# The kinds of layout box that must stay clear of platform UI, and those that are text.
-SAFE_KINDS = frozenset({"headline", "caption", "cta", "logo"})
-TEXT_KINDS = frozenset({"headline", "caption", "cta"})
-# WCAG 2.x AA for normal text.
-MIN_CONTRAST = 4.5
-# A pixel this far (RGB distance) from a text box's ink is background, not glyph.
-BACKGROUND_DISTANCE = 100.0
-# The share of a box's pixels nearest the ink colour that stand for the rendered ink.
-INK_SHARE = 0.10
-# Rounding of box edges: a box may poke this many pixels past the safe zone.
-EDGE_TOLERANCE_PX = 1.0
+RGB = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
@@ -292,120 +290,33 @@ def product_fraction(
 # --- Legibility --------------------------------------------------------------------------
 
 
-def relative_luminance(rgb: Iterable[float]) -> float:
-    """WCAG 2.x relative luminance of an sRGB colour (0-255 channels)."""
-    channels = []
-    for value in rgb:
-        c = float(value) / 255
-        channels.append(c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4)
-    red, green, blue = channels
-    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
-
-
-def contrast_ratio(first: Iterable[float], second: Iterable[float]) -> float:
-    """WCAG contrast ratio of two colours, 1.0 (same) to 21.0 (black on white)."""
-    a, b = relative_luminance(first), relative_luminance(second)
-    return (max(a, b) + 0.05) / (min(a, b) + 0.05)
-
-
-def _colour(values: np.ndarray) -> tuple[float, float, float]:
-    red, green, blue = (float(v) for v in values[:3])
-    return red, green, blue
-
-
-@dataclass(frozen=True)
-class BoxContrast:
-    ratio: float
-    ink: tuple[float, float, float]
-    background: tuple[float, float, float] | None
-
-
 def box_contrast(image: Image.Image, box: Box, ink: Sequence[float]) -> BoxContrast:
-    """Contrast of a text box as rendered: its ink is the mean of the 10% of pixels nearest
-    the declared ink colour (what compression left of the glyphs), its background the
-    median of the pixels far from the ink (> 100 RGB). Ratio 1.0 with no background."""
+    """Contrast of a text box as rendered (`qc.text.crop_contrast`): its ink is the mean of
+    the 10% of pixels nearest the declared ink colour, its background the median of the
+    pixels far from the ink (> 100 RGB). Ratio 1.0 with no background."""
     x0, y0, x1, y1 = (round(v) for v in box)
-    crop = np.asarray(image.convert("RGB").crop((x0, y0, x1, y1)), dtype=np.float64)
-    pixels = crop.reshape(-1, 3)
-    assert len(pixels), f"empty box {box}"
-    distance = np.linalg.norm(pixels - np.asarray(ink, dtype=np.float64)[:3], axis=1)
-    nearest = np.argsort(distance)[: max(1, int(len(pixels) * INK_SHARE))]
-    ink_seen = _colour(pixels[nearest].mean(axis=0))
-    far = pixels[distance > BACKGROUND_DISTANCE]
-    # A few stray pixels (anti-aliasing, noise) are no background to read against.
-    if len(far) < max(4, 0.02 * len(pixels)):
-        return BoxContrast(1.0, ink_seen, None)
-    background = _colour(np.median(far, axis=0))
-    return BoxContrast(contrast_ratio(ink_seen, background), ink_seen, background)
-
-
-def _inside(box: Sequence[float], zone: Sequence[float]) -> bool:
-    tol = EDGE_TOLERANCE_PX
-    return (
-        box[0] >= zone[0] - tol
-        and box[1] >= zone[1] - tol
-        and box[2] <= zone[2] + tol
-        and box[3] <= zone[3] + tol
-    )
-
-
-def _describe(entry: Mapping[str, Any]) -> str:
-    text = f" {entry['text']!r}" if entry.get("text") else ""
-    return f"scene {entry.get('scene')} {entry.get('kind')}{text}"
+    pixels = np.asarray(image.convert("RGB").crop((x0, y0, x1, y1)))
+    assert pixels.size, f"empty box {box}"
+    return crop_contrast(pixels, ink)
 
 
 def check_layout(path: Path, layout: Mapping[str, Any]) -> list[str]:
     """Problems of a rendered video against its layout (`layout.json` of the renderer):
-    the size differs from the video's; a headline, caption, CTA or logo box is not inside
-    the safe zone; a text box has no text, no window inside the video, or contrast under
-    4.5:1 against the pixels behind it in the middle of the window it is shown in.
+    the size differs from the video's; a box other than the product's is not inside the
+    layout's safe zone; a text box has no text, no window inside the video, or contrast
+    under 4.5:1 against the pixels behind it in the middle of the window it is shown in.
     An empty list: every box is safe and legible."""
     facts = video_facts(path)
-    problems: list[str] = []
-    width, height = (int(v) for v in layout["size"])
-    if (width, height) != (facts.width, facts.height):
-        problems.append(f"layout size {width}x{height} != video {facts.width}x{facts.height}")
-    zone = [float(v) for v in layout["safe_zone"]]
-    if not _inside(zone, (0, 0, facts.width, facts.height)):
-        problems.append(f"safe zone {zone} is not inside the {facts.width}x{facts.height} frame")
-    boxes = list(layout.get("boxes", []))
-    if not boxes:
-        problems.append("the layout has no boxes")
-    measured: list[tuple[Mapping[str, Any], float]] = []
-    for entry in boxes:
-        name, box = _describe(entry), [float(v) for v in entry["box"]]
-        if not (box[2] > box[0] and box[3] > box[1]):
-            problems.append(f"{name}: empty box {box}")
-            continue
-        if entry["kind"] in SAFE_KINDS and not _inside(box, zone):
-            problems.append(f"{name}: box {box} is outside the safe zone {zone}")
-        if entry["kind"] not in TEXT_KINDS:
-            continue
-        if not str(entry.get("text") or "").strip():
-            problems.append(f"{name}: a text box without text")
-        start, end = float(entry["from_s"]), float(entry["to_s"])
-        if not 0 <= start < end <= facts.duration_s + 0.05:
-            problems.append(f"{name}: window {start}-{end} s is not inside the video")
-            continue
-        measured.append((entry, (start + end) / 2))
-    frames = frames_at(path, [time for _, time in measured]) if measured else []
-    for (entry, time), frame in zip(measured, frames, strict=True):
-        box = [
-            min(max(float(v), 0.0), float(limit))
-            for v, limit in zip(entry["box"], (facts.width, facts.height) * 2, strict=True)
-        ]
-        seen = box_contrast(frame, (box[0], box[1], box[2], box[3]), entry["ink"])
-        if seen.ratio < MIN_CONTRAST:
-            behind = (
-                "no background pixels"
-                if seen.background is None
-                else "background " + str(tuple(round(v) for v in seen.background))
-            )
-            problems.append(
-                f"{_describe(entry)} at {time:.2f} s: contrast {seen.ratio:.2f}:1 < "
-                f"{MIN_CONTRAST}:1 (ink {tuple(round(v) for v in seen.ink)}, {behind})"
-            )
-    return problems
+    size = (facts.width, facts.height)
+    problems, readings = layout_problems(layout, size, facts.duration_s, layout["safe_zone"])
+    messages = [problem.message for problem in problems]
+    frames = frames_at(path, [time for _, time in readings]) if readings else []
+    for (entry, time), frame in zip(readings, frames, strict=True):
+        x0, y0, x1, y1 = clamped_box(entry, size)
+        problem = contrast_problem(entry, time, np.asarray(frame.convert("RGB"))[y0:y1, x0:x1])
+        if problem is not None:
+            messages.append(problem.message)
+    return messages
 
 
 # --- Captions against the voice ----------------------------------------------------------

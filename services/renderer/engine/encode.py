@@ -3,6 +3,11 @@
 Every clip is encoded with the same x264 settings for a given spec, so their SPS/PPS are
 identical and `compose` can join them by copying packets. Colour is tagged BT.709 limited
 range, matching how frames are converted (`scaler.rgb_to_yuv420`).
+
+Rate control is CRF (the quality) inside a VBV whose rate is both a cap and, with x264's
+filler data, a floor: every platform sets a minimum video bitrate (TikTok 516 kbps,
+`shared/creative/platforms.toml`), and CRF alone spends ~300 kbps on a 1080x1920 motion
+graphic. The rate grows with the frame (`video_kbps`), so model footage is not starved.
 """
 
 from __future__ import annotations
@@ -18,9 +23,24 @@ import av
 import numpy as np
 
 from services.renderer.engine.scaler import to_video_frame
+from shared.creative.platforms import platforms
 
 _BT709 = 1  # AVCOL_PRI_BT709 == AVCOL_TRC_BT709 == AVCOL_SPC_BT709
 _LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG
+# The floor sits this far above the strictest platform's minimum: x264 pads only once its
+# buffer is full, so each clip (they are joined by stream copy) starts under the rate.
+_FLOOR_MARGIN = 1.15
+# The cap for big frames: ~2.5 Mbps at 1080x1920 and 30 fps, room for model footage that
+# CRF 23 would otherwise push past it.
+_BITS_PER_PIXEL = 0.04
+_VBV_SECONDS = 2
+
+
+def video_kbps(size: tuple[int, int], fps: float) -> int:
+    """The constant video rate of an encode: above every platform's minimum, and ~0.04 bits
+    per pixel for big frames."""
+    floor = _FLOOR_MARGIN * max(spec.delivery.min_video_kbps for spec in platforms().values())
+    return round(max(floor, _BITS_PER_PIXEL * size[0] * size[1] * float(fps) / 1000))
 
 
 @contextlib.contextmanager
@@ -56,7 +76,14 @@ def add_h264_stream(
     context.color_primaries = _BT709
     context.color_trc = _BT709
     context.color_range = _LIMITED_RANGE
-    context.options = {"crf": str(crf), "preset": preset}
+    kbps = video_kbps(size, float(rate))
+    context.options = {
+        "crf": str(crf),
+        "preset": preset,
+        "maxrate": f"{kbps}k",
+        "bufsize": f"{kbps * _VBV_SECONDS}k",
+        "x264-params": "filler=1",
+    }
     return stream
 
 
