@@ -3,9 +3,11 @@
     reelsmith generate --campaign spring --prompt "Glow Serum ..." --platform tiktok \\
         --duration 15 --wait
     reelsmith approve JOB && reelsmith render JOB --wait && reelsmith download JOB
+    reelsmith checks JOB    # preflight and QC findings, Content Credentials
 
 Gateway and token from --url/--token or REELSMITH_URL/REELSMITH_TOKEN. Exit codes: 0 ok,
-2 usage or client error (4xx), 3 server error or unreachable, 4 the job failed/canceled.
+2 usage or client error (4xx), 3 server error or unreachable, 4 the job failed/canceled,
+5 `checks` found errors nobody accepted.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Short ad videos from a brief, from the terminal.",
         parents=[_common(defaults=True)],
         epilog="exit codes: 0 ok, 2 usage/client error (4xx), 3 server error or"
-        " unreachable, 4 job failed or canceled",
+        " unreachable, 4 job failed or canceled, 5 checks found errors nobody accepted",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     shared = [_common(defaults=False)]
@@ -130,6 +132,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("approve", "approve the storyboard (rendering needs it)")
     job_id(sub)
+    sub.add_argument(
+        "--override",
+        metavar="REASON",
+        help="approve despite preflight errors; the reason is recorded with your client id",
+    )
+
+    sub = command(
+        "checks",
+        "preflight findings (by scene), QC of each file (by time range), Content Credentials;"
+        " exit 5 while errors stand that nobody accepted (preflight errors count until an"
+        " approval overrides them)",
+    )
+    job_id(sub)
+    sub.add_argument("--strict", action="store_true", help="exit 5 on warnings too")
 
     sub = command("render", "render the approved storyboard")
     job_id(sub)

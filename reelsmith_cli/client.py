@@ -2,7 +2,8 @@
 `CliError`s that carry the exit code.
 
 Exit codes: 0 ok, 2 usage or client error (4xx), 3 server error or gateway unreachable
-(5xx, connection, timeout), 4 the job failed or was canceled.
+(5xx, connection, timeout), 4 the job failed or was canceled, 5 `checks` found errors
+nobody accepted.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ EXIT_OK = 0
 EXIT_CLIENT = 2
 EXIT_SERVER = 3
 EXIT_JOB = 4
+EXIT_CHECKS = 5
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 API = "/api/v2"

@@ -15,7 +15,17 @@ from rich.console import Console
 
 from reelsmith_cli import display, tokens
 from reelsmith_cli.brief import brief_from
-from reelsmith_cli.client import API, EXIT_CLIENT, EXIT_JOB, EXIT_OK, Api, CliError, job_path
+from reelsmith_cli.checks import blocking_errors, checks_report, warnings
+from reelsmith_cli.client import (
+    API,
+    EXIT_CHECKS,
+    EXIT_CLIENT,
+    EXIT_JOB,
+    EXIT_OK,
+    Api,
+    CliError,
+    job_path,
+)
 from reelsmith_cli.display import ProgressView
 from reelsmith_cli.follow import Job, JobFollower
 from reelsmith_cli.output import Output
@@ -183,9 +193,30 @@ def refine(args: argparse.Namespace, session: Session) -> int:
 
 
 def approve(args: argparse.Namespace, session: Session) -> int:
-    job = session.api.json("POST", job_path(args.job_id, "approve"))
+    body = {"override": {"reason": args.override}} if args.override is not None else None
+    try:
+        job = session.api.json("POST", job_path(args.job_id, "approve"), json=body)
+    except CliError as exc:
+        if exc.error.get("code") == "preflight_failed":
+            session.out.note(
+                f"see them: reelsmith checks {args.job_id}; fix the storyboard, or approve"
+                f' anyway: reelsmith approve {args.job_id} --override "why it may run"'
+            )
+        raise
     session.out.emit(job, _summary(job))
     session.out.note(f"render it: reelsmith render {job['id']} --wait")
+    return EXIT_OK
+
+
+def checks(args: argparse.Namespace, session: Session) -> int:
+    """Exit 5 while errors stand that nobody accepted (with --strict, warnings too)."""
+    found = session.api.json("GET", job_path(args.job_id, "checks"))
+    session.out.emit(found, lambda console: checks_report(console, found))
+    blocking = blocking_errors(found) + (warnings(found) if args.strict else 0)
+    if blocking:
+        what = "problem(s)" if args.strict else "error(s)"
+        session.out.err.print(f"{blocking} unresolved {what}", style="red")
+        return EXIT_CHECKS
     return EXIT_OK
 
 
@@ -344,6 +375,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Session], int]] = {
     "storyboard": storyboard,
     "refine": refine,
     "approve": approve,
+    "checks": checks,
     "render": render,
     "download": download,
     "captions": captions,

@@ -45,6 +45,14 @@ class Output:
             for item in details:
                 if isinstance(item, dict) and "field" in item:
                     self.err.print(f"  {item['field']}: {item.get('message', '')}")
+        # What blocks an approval (409 preflight_failed): each finding at its scene.
+        if isinstance(details, dict) and isinstance(details.get("findings"), list):
+            for finding in details["findings"]:
+                where = f"scene {finding['scene']}" if finding.get("scene") else "storyboard"
+                self.err.print(
+                    f"  {where}: {finding.get('message', '')} ({finding.get('check', '')})",
+                    soft_wrap=True,
+                )
         if self.as_json:
             self.stdout.write(json.dumps({"error": error}, ensure_ascii=False) + "\n")
             self.stdout.flush()

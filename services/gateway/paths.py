@@ -40,3 +40,8 @@ def video_url(job_id: str, output: VideoOutput) -> str:
 
 def poster_url(job_id: str, output: VideoOutput) -> str:
     return f"{job_url(job_id)}/poster.jpg?variation={output.variation}"
+
+
+def check_thumbnail_url(job_id: str, thumbnail_key: str) -> str:
+    """A QC finding's thumbnail (stored by the renderer under the job's `qc/`)."""
+    return f"{job_url(job_id)}/checks/{thumbnail_key.rsplit('/', 1)[-1]}"

@@ -9,7 +9,7 @@ from aiohttp import web
 from services.gateway.console import views as console
 from services.gateway.contract import views as contract
 from services.gateway.paths import API, ASSET, ASSETS, DEV_LOGIN, JOB, JOBS, MEDIA_TOKEN
-from services.gateway.views import assets, billing, health, jobs, media, retry, webhooks
+from services.gateway.views import assets, billing, checks, health, jobs, media, retry, webhooks
 from services.gateway.webhooks import replicate
 
 
@@ -34,6 +34,8 @@ def add_routes(app: web.Application) -> None:
     router.add_get(f"{JOB}/contact-sheet.jpg", media.job_contact_sheet)
     router.add_get(JOB + r"/exports/{name:[A-Za-z0-9_.\-]+\.mp4}", media.job_export_file)
     router.add_get(JOB + r"/storyboard/{n:\d+}.jpg", media.storyboard_frame)
+    router.add_get(f"{JOB}/checks", checks.job_checks)
+    router.add_get(JOB + r"/checks/{name:[A-Za-z0-9_\-]+\.jpg}", checks.check_thumbnail)
     # Uploaded assets (products, logos, music, fonts, clips).
     router.add_post(f"{API}/upload-asset", assets.upload_asset)
     router.add_post(ASSETS, assets.upload_asset)

@@ -90,6 +90,7 @@ def test_media_tokens_are_taken_only_by_the_files_a_browser_element_fetches(
         ("GET", f"{job}/contact-sheet.jpg"),
         ("GET", f"{job}/exports/{{name}}"),
         ("GET", f"{job}/storyboard/{{n}}.jpg"),
+        ("GET", f"{job}/checks/{{name}}"),
         ("GET", "/api/v2/assets/{asset_id}/content"),
         ("GET", "/api/v2/assets/{asset_id}/thumbnail.jpg"),
     }

@@ -147,6 +147,11 @@ async def test_a_job_reports_storyboard_ready_and_completed(
     assert done.json["status"] == "completed"
     assert done.json["video_url"] == f"/api/v2/jobs/{job['id']}/video?variation=1"
     assert done.json["occurred_at"] > body["occurred_at"]
+    # ... and what the checks found: the storyboard's preflight and the file's QC.
+    assert body["checks"]["status"] in ("pass", "warn") and body["checks"]["outputs_checked"] == 0
+    checks = done.json["checks"]
+    assert checks["outputs_checked"] == 1 and checks["errors"] == 0
+    assert checks["status"] in ("pass", "warn")
     assert done.headers["webhook-id"] != ready.headers["webhook-id"]
 
     # A signature made with another secret does not validate.

@@ -129,7 +129,7 @@ async def job_in(status: JobStatus, jobs: JobStore, projection: Projection, job_
         return
     if status == JobStatus.storyboard_ready:
         return
-    await jobs.approve(job_id)
+    await jobs.approve(job_id, CLIENT)
     if status == JobStatus.approved:
         return
     await jobs.request_render(job_id)
@@ -181,7 +181,7 @@ async def test_a_job_from_brief_to_export(
     assert refined.job.progress.message == "scene 2 refined"
 
     # Approval, then the render.
-    approved = await jobs.approve("job1")
+    approved = await jobs.approve("job1", CLIENT)
     assert approved.job.status == JobStatus.approved and approved.job.approved
     assert approved.job.approved_at is not None
     assert approved.job.progress.message == "ready to render"
@@ -261,7 +261,7 @@ async def test_refused_commands_answer_as_before_and_change_nothing(
 
     # Approving a queued job: a conflict naming the status it needs.
     with pytest.raises(Conflict) as conflict:
-        await jobs.approve("job1")
+        await jobs.approve("job1", CLIENT)
     assert conflict.value.status == 409
     assert conflict.value.message == (
         "cannot approve while the job is queued (needs storyboard_ready)"
@@ -327,7 +327,7 @@ async def test_stale_and_repeated_worker_events_are_ignored(
     fresh = event(first, StoryboardCompleted(storyboard=a_storyboard()), attempt=2)
     applied = await projection.storyboard_completed(fresh)
     assert applied is not None and applied.job.status == JobStatus.storyboard_ready
-    await jobs.approve("job1")
+    await jobs.approve("job1", CLIENT)
     assert await projection.storyboard_completed(fresh) is None
     assert (await current(jobs, "job1")).job.status == JobStatus.approved
 

@@ -65,7 +65,7 @@ async def test_a_database_migrated_before_the_move_applies_nothing_again(tmp_pat
     before = await db.migrate(old_layout(tmp_path / "old-migrations"))
     await db.close()
     assert before == sorted(p.name for p in (MIGRATIONS / "gateway").glob("*.sql"))
-    assert before[0] == "000_base.sql" and before[-1] == "006_reliability.sql"
+    assert before[0] == "000_base.sql" and "006_reliability.sql" in before
     recorded = schema(path)
     # ... is opened by the gateway reading migrations/gateway/: nothing is applied twice ...
     db = await Database.open(path)

@@ -9,6 +9,7 @@ const ESTIMATE_DELAY_MS = 350;
 const FIELD_INPUTS = {
   campaign_id: "brief-campaign",
   prompt: "brief-prompt",
+  key_messages: "brief-messages",
   product: "brief-product",
   call_to_action: "brief-cta",
   platform: "brief-platform",
@@ -121,6 +122,10 @@ export class BriefForm {
     return {
       campaign_id: get("brief-campaign"),
       prompt: get("brief-prompt"),
+      key_messages: get("brief-messages")
+        .split("\n")
+        .map((line) => line.trim())
+        .filter(Boolean),
       product: optional("brief-product"),
       call_to_action: optional("brief-cta"),
       platform: get("brief-platform"),
@@ -247,7 +252,9 @@ export class BriefForm {
     for (const detail of details || []) {
       const field = String(detail.field || "");
       const colour = field.match(/^brand\.colors\.(\d+)/);
-      const id = colour ? `brand-color-${Number(colour[1]) + 1}-hex` : FIELD_INPUTS[field];
+      const id = colour
+        ? `brand-color-${Number(colour[1]) + 1}-hex`
+        : FIELD_INPUTS[field] || FIELD_INPUTS[field.split(".")[0]];
       const input = id && document.getElementById(id);
       if (!input) continue;
       const errorId = `${input.id}-error`;

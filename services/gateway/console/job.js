@@ -1,7 +1,8 @@
-// One job: where it is in its life, live progress, costs (estimated vs actual), the
-// storyboard to review, approve and render, then the videos.
+// One job: where it is in its life, live progress, costs (estimated vs actual), its checks,
+// the storyboard to review, approve and render, then the videos.
 
 import { API } from "./api.js";
+import { ChecksView } from "./checks.js";
 import { $, announce, describeError, h, money, showError } from "./dom.js";
 import { OutputsView } from "./outputs.js";
 import { StoryboardView } from "./storyboard.js";
@@ -47,6 +48,12 @@ export class JobView {
       session,
       watcher: this.watcher,
     });
+    this.checks = new ChecksView($("#checks-section", root), {
+      api,
+      session,
+      onJob: (job) => this.accept(job),
+      refusedBox: $("#approve-refused", root),
+    });
     this.title = $("#job-title", root);
     this.status = $("#job-status", root);
     this.steps = $("#job-steps", root);
@@ -69,6 +76,7 @@ export class JobView {
   open(job, etag = null) {
     this.job = null;
     this.outputs.reset();
+    this.checks.reset();
     this.storyboard.signature = "";
     this.root.hidden = false;
     showError(this.actionError, "");
@@ -110,6 +118,7 @@ export class JobView {
     const failed = (error) => showError(this.actionError, describeError(error));
     this.storyboard.render(job).catch(failed);
     this.outputs.render(job).catch(failed);
+    this.checks.render(job).catch(failed);
     if (!previous || previous.status !== job.status) {
       announce(`Job ${STATUS_TEXT[job.status] || job.status}`);
       this.onChanged(job);
@@ -172,6 +181,7 @@ export class JobView {
 
   async act(action, done) {
     showError(this.actionError, "");
+    this.checks.clearRefused();
     const job = this.job;
     try {
       const next = await this.api.post(`${API}/jobs/${job.id}/${action}`, {});
@@ -179,7 +189,9 @@ export class JobView {
       announce(done);
       if (!isFinal(next) && isFinal(job)) this.watcher.watch(next);
     } catch (error) {
-      showError(this.actionError, describeError(error));
+      // Preflight errors block approval: list them, and point at "Approve anyway".
+      if (error.code === "preflight_failed") this.checks.refused(error);
+      else showError(this.actionError, describeError(error));
     }
   }
 }

@@ -1,6 +1,7 @@
-// The client's recent jobs, to reopen one.
+// The client's recent jobs (with their checks status), to reopen one.
 
 import { API } from "./api.js";
+import { CHECKS_TEXT } from "./checks.js";
 import { $, describeError, h } from "./dom.js";
 
 export class JobsList {
@@ -47,6 +48,19 @@ export class JobsList {
             { class: "muted" },
             ` · ${job.status.replace(/_/g, " ")} · ${new Date(job.created_at).toLocaleString()}`,
           ),
+          job.checks_status
+            ? [
+                " ",
+                h(
+                  "span",
+                  {
+                    class: "checks-badge small",
+                    dataset: { status: job.checks_status, job: job.id },
+                  },
+                  `Checks: ${CHECKS_TEXT[job.checks_status] || job.checks_status}`,
+                ),
+              ]
+            : null,
         ),
       ),
     );

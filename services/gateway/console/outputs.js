@@ -1,6 +1,7 @@
 // Finished videos: a player per variation (seeking works: the gateway answers Range
-// requests) with its captions track, what the variation tests, its contact sheet, download
-// links (video, captions as WebVTT and SRT), and exports to another aspect ratio.
+// requests) with its captions track and Content Credentials, what the variation tests, its
+// contact sheet, download links (video, captions as WebVTT and SRT), and exports to another
+// aspect ratio.
 
 import { API } from "./api.js";
 import { $, announce, byteSize, describeError, h, seconds, showError, withToken } from "./dom.js";
@@ -31,6 +32,27 @@ function sideUrl(job, output, name) {
 }
 
 const STYLE_NAMES = { bold: "Bold", clean: "Clean", social: "Social" };
+// The IPTC digital source types a file's Content Credentials declare, in words.
+const SOURCE_TYPES = {
+  trainedAlgorithmicMedia: "made by generative AI",
+  compositeWithTrainedAlgorithmicMedia: "generative AI composited with graphics",
+  compositeSynthetic: "composite of computer-made elements",
+  digitalCreation: "made with digital tools",
+};
+
+/** What a file's Content Credentials (C2PA) say: signed or not, its source type, models. */
+function credentialsParts(credentials) {
+  if (!credentials) return ["Content Credentials: none"];
+  if (!credentials.signed) return ["Content Credentials: not signed"];
+  const type = credentials.digital_source_type;
+  const parts = ["Content Credentials: signed"];
+  if (type) {
+    parts.push(` · ${SOURCE_TYPES[type] || type} (`, h("code", {}, type), ")");
+  }
+  if (credentials.models?.length) parts.push(` · models: ${credentials.models.join(", ")}`);
+  if (credentials.generator) parts.push(` · by ${credentials.generator}`);
+  return parts;
+}
 
 export class OutputsView {
   constructor(root, { api, session, watcher }) {
@@ -47,6 +69,7 @@ export class OutputsView {
     this.status = $("#export-status", root);
     this.error = $("#export-error", root);
     this.shown = new Set();
+    this.credentials = new Map(); // output URL -> its Content Credentials line
     this.job = null;
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -56,6 +79,7 @@ export class OutputsView {
 
   reset() {
     this.shown.clear();
+    this.credentials.clear();
     this.videos.replaceChildren();
     this.exports.replaceChildren();
     this.status.textContent = "";
@@ -71,6 +95,7 @@ export class OutputsView {
     if (!renders.length) return;
     this.exportsSection.hidden = exports.length === 0;
     this.prime(job, renders);
+    for (const output of job.outputs) this.showCredentials(output);
     const fresh = job.outputs.filter((o) => !this.shown.has(o.url));
     if (!fresh.length) return;
     const token = await this.session.mediaToken(this.api);
@@ -79,7 +104,18 @@ export class OutputsView {
       this.shown.add(output.url);
       const list = output.kind === "export" ? this.exports : this.videos;
       list.append(this.player(job, output, token));
+      this.showCredentials(output);
     }
+  }
+
+  showCredentials(output) {
+    const line = this.credentials.get(output.url);
+    if (!line) return;
+    const signature = JSON.stringify(output.credentials ?? null);
+    if (line.dataset.signature === signature) return;
+    line.dataset.signature = signature;
+    line.dataset.signed = String(Boolean(output.credentials?.signed));
+    line.replaceChildren(...credentialsParts(output.credentials));
   }
 
   prime(job, renders) {
@@ -132,11 +168,17 @@ export class OutputsView {
     );
     this.renewOnExpiry(video, output, track, captions);
     const details = `${output.width}×${output.height} · ${seconds(output.duration_s)} · ${byteSize(output.size_bytes)}`;
+    const credentials = h("p", {
+      class: "credentials",
+      id: `${slug}-credentials`,
+      dataset: { signed: "", signature: "" },
+    });
+    this.credentials.set(output.url, credentials);
     const player = h(
       "figure",
       { class: "player" },
       video,
-      h("figcaption", {}, h("strong", {}, label), ` · ${details}`),
+      h("figcaption", {}, h("strong", {}, label), ` · ${details}`, credentials),
     );
     return h(
       "li",

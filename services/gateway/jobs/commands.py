@@ -9,6 +9,7 @@ from collections.abc import Callable
 from services.gateway.clients.billing import Estimate
 from services.gateway.http.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
 from services.gateway.jobs import lifecycle, store
+from services.gateway.jobs.checks import override_for, storyboard_columns
 from services.gateway.jobs.lifecycle import Command
 from services.gateway.jobs.store import JobRecord, cost_items_json, enqueue, event_for, load, write
 from services.gateway.webhooks.queue import load_notifying
@@ -124,9 +125,7 @@ class JobStore:
                 tx,
                 record,
                 status,
-                storyboard_data=storyboard.model_dump_json(
-                    exclude={"scenes": {"__all__": {"image_url"}}}
-                ),
+                **storyboard_columns(record.request, storyboard),
                 approved=0,
                 approved_at=None,
             )
@@ -164,12 +163,19 @@ class JobStore:
         self.on_outbox()
         return record
 
-    async def approve(self, job_id: str) -> JobRecord:
+    async def approve(
+        self, job_id: str, client_id: str, override_reason: str | None = None
+    ) -> JobRecord:
+        """Approve the storyboard; while its preflight has errors, only with a reason (the
+        override, who made it and which checks it covers are recorded on the job)."""
         async with self.db.transaction() as tx:
             record = await load(tx, job_id)
             require(record, Command.approve)
             storyboard = storyboard_of(record)
+            override = override_for(record.job, override_reason, client_id)
             await store.approve(tx, record, lifecycle.approved_progress())
+            if override is not None:
+                await write(tx, job_id, preflight_override=override.model_dump_json())
             approved = JobApproved(storyboard=storyboard)
             await enqueue(tx, event_for(record, approved))
             record = await load(tx, job_id)

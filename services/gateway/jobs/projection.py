@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.gateway.jobs.checks import storyboard_columns
 from services.gateway.jobs.lifecycle import (
     Stage,
     export_stage,
@@ -93,7 +94,7 @@ class Projection:
                 record,
                 JobStatus.storyboard_ready,
                 storyboard_made_progress(len(storyboard.scenes), event.data.refined_scene),
-                storyboard_data=storyboard.model_dump_json(),
+                **storyboard_columns(record.request, storyboard),
                 error_message=None,
             )
             return await load_notifying(tx, event.job_id, event.id)

@@ -8,13 +8,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from services.gateway.http.errors import NotFound
 from services.gateway.jobs import stage_requests
+from services.gateway.jobs.checks import checks_status
 from services.gateway.jobs.lifecycle import (
     INITIAL,
     RUNNING,
@@ -22,8 +23,9 @@ from services.gateway.jobs.lifecycle import (
     check_transition,
     poll_after_ms,
 )
-from services.gateway.paths import frame_url, poster_url, video_url
+from services.gateway.paths import check_thumbnail_url, frame_url, poster_url, video_url
 from shared.bus import Bus
+from shared.checks.findings import PreflightOverride, PreflightReport
 from shared.db import NOW_SQL, Database, Transaction
 from shared.events import Event, Payload
 from shared.models import (
@@ -36,6 +38,7 @@ from shared.models import (
     VideoOutput,
 )
 
+M = TypeVar("M", bound=BaseModel)
 OUTPUTS = TypeAdapter(list[VideoOutput])
 COST_ITEMS = TypeAdapter(list[CostItem])
 
@@ -60,6 +63,9 @@ def record_from(row: sqlite3.Row) -> JobRecord:
     for output in outputs:
         output.url = video_url(row["id"], output)
         output.poster_url = poster_url(row["id"], output) if output.poster_key else None
+        for finding in output.qc.findings if output.qc is not None else []:
+            if finding.thumbnail_key:
+                finding.thumbnail_url = check_thumbnail_url(row["id"], finding.thumbnail_key)
     job = Job(
         id=row["id"],
         campaign_id=row["campaign_id"],
@@ -80,9 +86,16 @@ def record_from(row: sqlite3.Row) -> JobRecord:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         poll_after_ms=poll_after_ms(status, progress.percent),
+        preflight=_optional(PreflightReport, row["preflight"]),
+        preflight_override=_optional(PreflightOverride, row["preflight_override"]),
     )
+    job.checks_status = checks_status(job)
     request = GenerationRequest.model_validate_json(row["request_json"])
     return JobRecord(job=job, client_id=row["client_id"], request=request, attempt=row["attempt"])
+
+
+def _optional(model: type[M], data: str | None) -> M | None:
+    return None if data is None else model.model_validate_json(data)
 
 
 # --------------------------------------------------------------------------- reading

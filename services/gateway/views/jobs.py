@@ -31,6 +31,7 @@ from services.gateway.views.brief_assets import check_scene_clips, resolve_asset
 from services.gateway.views.job_access import JOB_HEADERS, job_response, remember, visible_job
 from services.gateway.views.webhooks import check_webhook_url
 from shared.models import (
+    ApproveRequest,
     ExportRequest,
     GenerationRequest,
     Job,
@@ -189,11 +190,20 @@ async def refine_scene(request: web.Request) -> web.Response:
 @operation(
     summary="Approve the storyboard (needed before rendering)",
     tags=("jobs",),
+    request=ApproveRequest,
+    request_example={"override": {"reason": "Legal reviewed the claim on 2026-12-01"}},
     responses={200: Job, 404: ERROR, 409: ERROR},
+    description="The body is optional. While the storyboard's preflight (`GET "
+    "/jobs/{id}/checks`) has errors, approval is 409 `preflight_failed` listing them, unless "
+    "the body overrides them with a reason; the override is recorded on the job "
+    "(`preflight_override`).",
 )
 async def approve_job(request: web.Request) -> web.Response:
     entry = await visible_job(request)
-    record = await request.app[STORE].approve(entry.job.id)
+    body = await read_body(request, ApproveRequest)
+    reason = body.override.reason if body.override is not None else None
+    client_id = principal_of(request).client_id
+    record = await request.app[STORE].approve(entry.job.id, client_id, reason)
     job_approved(record, first_time=entry.job.approved_at is None)
     return job_response(remember(request, record))
 

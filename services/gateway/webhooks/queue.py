@@ -12,11 +12,34 @@ from pydantic import BaseModel, Field
 from services.gateway.jobs.lifecycle import NOTIFIED, WebhookType
 from services.gateway.jobs.store import JobRecord, load
 from services.gateway.webhooks.signing import new_secret
+from shared.checks.findings import ChecksStatus
 from shared.db import NOW_SQL, Database, Transaction
-from shared.models import JobStatus
+from shared.models import Job, JobStatus
 
 # After a rotation the previous secret still signs (a second signature) this long.
 ROTATION_GRACE_S = 86_400
+
+
+class ChecksSummary(BaseModel):
+    """The checks in a webhook: the job's `checks_status` and what stands behind it."""
+
+    status: ChecksStatus | None
+    errors: int
+    warnings: int
+    outputs_checked: int = Field(description="Outputs whose file was measured by QC.")
+
+    @classmethod
+    def of(cls, job: Job) -> ChecksSummary:
+        findings = list(job.preflight.findings) if job.preflight is not None else []
+        checked = [output.qc for output in job.outputs if output.qc is not None]
+        for report in checked:
+            findings.extend(report.findings)
+        return cls(
+            status=job.checks_status,
+            errors=sum(finding.severity == "error" for finding in findings),
+            warnings=sum(finding.severity == "warning" for finding in findings),
+            outputs_checked=len(checked),
+        )
 
 
 class JobWebhook(BaseModel):
@@ -30,6 +53,11 @@ class JobWebhook(BaseModel):
     actual_cost: float | None = None
     error_message: str | None = Field(default=None, description="Why the job failed.")
     video_url: str | None = Field(default=None, description="API path of the first video.")
+    checks: ChecksSummary | None = Field(
+        default=None,
+        description="On `storyboard_ready` and `completed`: what preflight and QC found "
+        "(details: `GET /jobs/{id}/checks`).",
+    )
     occurred_at: datetime
 
 
@@ -58,6 +86,7 @@ async def queue_job_webhook(tx: Transaction, record: JobRecord, cause_id: str) -
         actual_cost=job.actual_cost,
         error_message=job.error_message,
         video_url=job.video_url,
+        checks=ChecksSummary.of(job) if kind in ("storyboard_ready", "completed") else None,
         occurred_at=job.updated_at,
     )
     await tx.execute(
