@@ -269,7 +269,7 @@ class Renderer:
             product_path=self.storage.path(product) if product and footage is None else None,
             platform=request.platform.value,
             style=plan.style if plan else storyboard.style or style_of(request),
-            ai_label=shows_ai_label(request.platform.value, brand.ai_label),
+            ai_label=shows_ai_label(request.platform.value, brand.ai_label, footage is not None),
         )
         if base.voiceover_path is not None:
             # The voice is cut scene by scene and placed on this variation's cuts.

@@ -81,6 +81,7 @@ def scene_design(
     style: Style,
     assets: BrandAssets,
     size: tuple[int, int],
+    generative: bool = False,
 ) -> SceneDesign:
     beat = scene.beat or "solution"
     return SceneDesign(
@@ -96,7 +97,7 @@ def scene_design(
         palette=tuple(brand_palette(list(request.brand.colors))),
         seed=job_id,
         disclaimers=tuple(scene.disclaimers),
-        ai_label=shows_ai_label(request.platform.value, request.brand.ai_label),
+        ai_label=shows_ai_label(request.platform.value, request.brand.ai_label, generative),
     )
 
 
@@ -184,7 +185,9 @@ class StoryboardMaker:
         work: WorkRef | None = None,
     ) -> Scene:
         size = frame_size(request, self.size_divisor)
-        design = scene_design(job_id, request, scene, style, assets, size)
+        design = scene_design(
+            job_id, request, scene, style, assets, size, generative=self.draws_pictures
+        )
         plate: str | None = None
         if self.draws_pictures:
             spec = FrameSpec(

@@ -107,7 +107,9 @@ def screens(request: GenerationRequest, storyboard: Storyboard) -> list[Screen]:
     not read (see `shared.checks.textfit`)."""
     platform = request.platform.value
     size = platform_spec(platform).size
-    ai_label = shows_ai_label(platform, request.brand.ai_label)
+    # Model-made pictures (the replicate path) are stored as each scene's plate.
+    generative = any(scene.plate_key for scene in storyboard.scenes)
+    ai_label = shows_ai_label(platform, request.brand.ai_label, generative)
     found = []
     for shown in _shown(request, storyboard):
         scene = shown.scene

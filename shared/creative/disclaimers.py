@@ -12,7 +12,7 @@ Example::
 
     scenes = place_disclaimers(scenes, ["Results vary. Not medical advice."])
     [s.disclaimers for s in scenes]           # [[], [], ["Results vary. Not medical advice."]]
-    shows_ai_label("tiktok", None)            # True: TikTok's policy labels AI content
+    shows_ai_label("tiktok", None, generative=True)   # True: TikTok labels AI content
 """
 
 from __future__ import annotations
@@ -64,9 +64,11 @@ def time_on_screen_s(scenes: Sequence[Scene], disclaimer: str) -> float:
     return sum(scene.duration_s for scene in scenes if disclaimer in scene.disclaimers)
 
 
-def shows_ai_label(platform: str, brand_setting: bool | None) -> bool:
+def shows_ai_label(platform: str, brand_setting: bool | None, generative: bool) -> bool:
     """Whether a video shows the visible "AI-generated" label: the brand kit's setting
-    when it makes one, else the platform's policy (`ai_label` in platforms.toml)."""
+    when it makes one; else the platform's policy (`ai_label` in platforms.toml) for a
+    video whose pictures or voice a generative model made (`generative`). The local
+    engine's graphics are not AI-generated, and a label saying so would mislead."""
     if brand_setting is not None:
         return brand_setting
-    return platform_spec(platform).delivery.ai_label
+    return generative and platform_spec(platform).delivery.ai_label

@@ -88,7 +88,6 @@ async def test_frames_are_drawn_by_the_design_system_without_a_scene_counter(
             call_to_action="Shop now",
             palette=tuple(brand_palette(colors)),
             seed=job["id"],
-            ai_label=True,  # TikTok labels AI content by default (platforms.toml)
         )
         # The frame is the design system's frame of the scene and nothing more: no scene
         # number (the console draws review chrome), whatever the scene's place.
@@ -111,7 +110,6 @@ async def test_frames_are_drawn_by_the_design_system_without_a_scene_counter(
         headline=hook["caption"],
         palette=tuple(brand_palette(colors)),
         seed=job["id"],
-        ai_label=True,
     )
     headline = scene_layout(design).headline
     assert headline is not None and headline.line_boxes

@@ -182,7 +182,12 @@ def test_the_replicate_script_path_places_them_the_same_way() -> None:
 def test_the_ai_label_follows_the_platform_unless_the_brand_says(
     platform: str, brand: bool | None, shown: bool
 ) -> None:
-    assert shows_ai_label(platform, brand) is shown
+    assert shows_ai_label(platform, brand, generative=True) is shown
+
+
+def test_local_graphics_are_not_labelled_ai_generated_unless_the_brand_asks() -> None:
+    assert shows_ai_label("tiktok", None, generative=False) is False
+    assert shows_ai_label("tiktok", True, generative=False) is True
 
 
 # ------------------------------------------------------------------------------ the engine
