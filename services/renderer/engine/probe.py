@@ -5,12 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
+from av.container import InputContainer
+from av.video.stream import VideoStream
 
 from services.renderer.engine.encode import atomic_output
 from services.renderer.engine.scaler import frame_to_image
 from services.renderer.engine.spec import VideoInfo
 
 POSTER_QUALITY = 88
+
+
+def duration_s(container: InputContainer, video: VideoStream) -> float:
+    """The file's duration: the container's, else the video stream's, else 0."""
+    if container.duration is not None:
+        return float(container.duration / av.time_base)
+    if video.duration is not None and video.time_base is not None:
+        return float(video.duration * video.time_base)
+    return 0.0
 
 
 def probe(path: Path) -> VideoInfo:
@@ -22,12 +33,7 @@ def probe(path: Path) -> VideoInfo:
                 raise ValueError(f"{path.name} has no video stream")
             video = container.streams.video[0]
             audio = container.streams.audio[0] if container.streams.audio else None
-            if container.duration is not None:
-                duration = container.duration / av.time_base
-            elif video.duration is not None and video.time_base is not None:
-                duration = float(video.duration * video.time_base)
-            else:
-                duration = 0.0
+            duration = duration_s(container, video)
             rate = video.average_rate or video.guessed_rate or 0
             return VideoInfo(
                 path=path,

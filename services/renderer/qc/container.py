@@ -11,6 +11,8 @@ from pathlib import Path
 
 import av
 
+from services.renderer.engine.probe import duration_s
+
 
 @dataclass(frozen=True)
 class ContainerFacts:
@@ -36,12 +38,7 @@ def container_facts(path: Path) -> ContainerFacts:
             video = container.streams.video[0]
             context = video.codec_context
             audio = container.streams.audio[0] if container.streams.audio else None
-            if container.duration is not None:
-                duration = container.duration / av.time_base
-            elif video.duration is not None and video.time_base is not None:
-                duration = float(video.duration * video.time_base)
-            else:
-                duration = 0.0
+            duration = duration_s(container, video)
             level = context.level
             return ContainerFacts(
                 size_bytes=path.stat().st_size,
