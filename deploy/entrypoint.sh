@@ -23,21 +23,34 @@ APP_ROOT=$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd)
 PYTHON=${PYTHON:-python}
 MIGRATIONS_ROOT=${MIGRATIONS_PATH:-$APP_ROOT/migrations}
 service=entrypoint
+USAGE="usage: entrypoint.sh gateway|storyboard|renderer|assets|billing [COMMAND [ARG...]]"
 
-# One JSON line on stderr, like the services' logs, so `jq` pipelines over them keep working.
-log() {
-    message=$(printf '%s' "$3" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')
-    printf '{"ts":"%s","level":"%s","service":"%s","event":"%s","message":"%s"}\n' \
-        "$(date -u +%Y-%m-%dT%H:%M:%S+00:00)" "$1" "$service" "$2" "$message" >&2
+# A JSON string's contents: backslashes and quotes escaped, control characters as spaces.
+json_text() {
+    printf '%s' "$1" | tr '[:cntrl:]' '[ *]' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g'
 }
 
+# log LEVEL EVENT MESSAGE [REASON]: one JSON line on stderr, like the services' logs (levels
+# as Python names them, INFO or ERROR), so `jq` pipelines over them keep working. Failures
+# are ERROR lines with a short `reason`, counted by the runbook's query
+# `jq -r 'select(.level=="ERROR") | .reason' | sort | uniq -c`.
+log() {
+    reason=
+    if [ "$#" -ge 4 ]; then
+        reason=",\"reason\":\"$(json_text "$4")\""
+    fi
+    printf '{"ts":"%s","level":"%s","service":"%s","event":"%s","message":"%s"%s}\n' \
+        "$(date -u +%Y-%m-%dT%H:%M:%S+00:00)" "$1" "$service" "$2" "$(json_text "$3")" \
+        "$reason" >&2
+}
+
+# usage REASON [WHAT]: the usage line, as an ERROR with that reason, and exit status 2.
 usage() {
-    log error entrypoint.usage \
-        "usage: entrypoint.sh gateway|storyboard|renderer|assets|billing [COMMAND [ARG...]]"
+    log ERROR entrypoint.usage "${2:+$2; }$USAGE" "$1"
     exit 2
 }
 
-[ "$#" -ge 1 ] || usage
+[ "$#" -ge 1 ] || usage "no service named"
 requested=$1
 shift
 
@@ -55,7 +68,7 @@ case "$requested" in
         migrations=
         ;;
     *)
-        usage
+        usage "unknown service" "unknown service '$requested'"
         ;;
 esac
 service=$requested
@@ -71,14 +84,16 @@ if [ -n "$db_file" ]; then
         "$PYTHON" -m deploy.migrate "$DATABASE_PATH" "$migrations" \
             --service "$service" --log-level "${LOG_LEVEL:-INFO}" || status=$?
         if [ "$status" -ne 0 ]; then
-            log error entrypoint.migrate_failed "not starting: migrations failed (exit $status)"
+            log ERROR entrypoint.migrate_failed \
+                "not starting: migrations failed (exit $status)" "migration failed"
             exit "$status"
         fi
     elif [ "$service" = gateway ]; then
-        log error entrypoint.migrate_failed "not starting: no migrations folder $migrations"
+        log ERROR entrypoint.migrate_failed \
+            "not starting: no migrations folder $migrations" "no migrations folder"
         exit 1
     else
-        log info entrypoint.no_migrations "no migrations folder $migrations, nothing to apply"
+        log INFO entrypoint.no_migrations "no migrations folder $migrations, nothing to apply"
     fi
 fi
 

@@ -34,11 +34,29 @@ BannedWord = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 _HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
 
 
+# DNS limits (RFC 1035, 2.3.4): a name of at most 253 characters, labels of 1-63. The URL
+# parser lets longer ones through and the resolver then fails on them, so they are refused
+# here, where the error names the field.
+MAX_HOST_CHARS = 253
+MAX_LABEL_CHARS = 63
+
+
 def _http_url(value: str) -> str:
     try:
-        return str(_HTTP_URL.validate_python(value))
+        url = _HTTP_URL.validate_python(value)
     except ValidationError:
         raise ValueError("must be an absolute http:// or https:// URL") from None
+    host = (url.host or "").removesuffix(".")  # the root's dot is not part of the name
+    if not host.startswith("["):  # an IPv6 literal has no labels
+        if len(host) > MAX_HOST_CHARS:
+            raise ValueError(
+                f"the host name is {len(host)} characters long; at most {MAX_HOST_CHARS}"
+            )
+        if any(not 1 <= len(label) <= MAX_LABEL_CHARS for label in host.split(".")):
+            raise ValueError(
+                f"each dot-separated part of the host name must be 1-{MAX_LABEL_CHARS} characters"
+            )
+    return str(url)
 
 
 # Kept a string (normalised by pydantic's URL parser) so a brief dumps to plain JSON.

@@ -1,6 +1,7 @@
 -- Roll the gateway's app.db back to the v1 schema (migrations/gateway/000_base.sql) from v2
 -- (001_v2_video_generation.sql, 002_gateway_outbox.sql, 003_job_outputs.sql, 004_job_cost_items.sql,
--- 005_webhooks.sql, 006_reliability.sql, 007_checks.sql of migrations/gateway/, all applied).
+-- 005_webhooks.sql, 006_reliability.sql, 007_checks.sql, 008_seed_index_names.sql of
+-- migrations/gateway/, all applied).
 --
 -- Needs SQLite >= 3.35 (ALTER TABLE ... DROP COLUMN); the image's sqlite3 is 3.40. With the
 -- gateway stopped, back up first, then run it with -bail so the first error stops it and the
@@ -12,14 +13,20 @@
 -- Kept: every v1 column of generated_videos with its values, for every row (rows created by
 -- v2 too; their status may be one v1 does not know, e.g. storyboard_ready).
 -- Dropped: the v2 columns (storyboards, approval, costs, retries, outputs ...), the v2 indexes
--- and trigger, the outbox, the processed-event ledger, the webhook tables, the stage requests
--- and idempotency keys, the preflight columns. schema_migrations forgets 001-007 (it records bare file names, without
--- the gateway/ folder), so starting v2 again re-applies them and the v1 rows upgrade as they did
--- the first time.
+-- (under 001's names and 008's) and trigger, the outbox, the processed-event ledger, the
+-- webhook tables, the stage requests and idempotency keys, the preflight columns.
+-- schema_migrations forgets 001-008 (it records bare file names, without the gateway/ folder),
+-- so starting v2 again re-applies them and the v1 rows upgrade as they did the first time.
 BEGIN IMMEDIATE;
 
--- Triggers and indexes first: SQLite refuses to drop a column they use.
+-- Triggers and indexes first: SQLite refuses to drop a column they use. 008 renamed 001's
+-- indexes; both names are dropped, so a database from before 008 rolls back the same way.
 DROP TRIGGER IF EXISTS update_videos_timestamp;
+DROP INDEX IF EXISTS idx_videos_status;
+DROP INDEX IF EXISTS idx_videos_campaign;
+DROP INDEX IF EXISTS idx_videos_client;
+DROP INDEX IF EXISTS idx_videos_updated;
+DROP INDEX IF EXISTS idx_videos_approved;
 DROP INDEX IF EXISTS idx_generated_videos_status;
 DROP INDEX IF EXISTS idx_generated_videos_campaign;
 DROP INDEX IF EXISTS idx_generated_videos_client;
@@ -65,7 +72,8 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 DELETE FROM schema_migrations
 WHERE name IN (
     '001_v2_video_generation.sql', '002_gateway_outbox.sql', '003_job_outputs.sql',
-    '004_job_cost_items.sql', '005_webhooks.sql', '006_reliability.sql', '007_checks.sql'
+    '004_job_cost_items.sql', '005_webhooks.sql', '006_reliability.sql', '007_checks.sql',
+    '008_seed_index_names.sql'
 );
 
 COMMIT;

@@ -231,6 +231,55 @@ def test_an_unknown_service_is_a_usage_error(tmp_path: Path) -> None:
         assert log_lines(result)[-1]["event"] == "entrypoint.usage"
 
 
+def readme_query(marker: str) -> str:
+    """The README's shell line (Configuration and observability) that contains `marker`."""
+    lines = (REPO / "README.md").read_text().splitlines()
+    return next(line for line in lines if line.startswith("cat data/logs/") and marker in line)
+
+
+def test_every_failure_is_an_error_line_the_readme_query_counts(tmp_path: Path) -> None:
+    # Each way the entrypoint refuses to start: no service, an unknown one, no gateway
+    # migrations folder, a broken migration.
+    broken = tmp_path / "broken"
+    (broken / "gateway").mkdir(parents=True)
+    (broken / "gateway" / "001_bad.sql").write_text("INSERT INTO nowhere VALUES (1);\n")
+    results = [
+        subprocess.run([str(ENTRYPOINT)], capture_output=True, text=True, timeout=30, cwd=tmp_path),
+        run("gatewya", cwd=tmp_path),
+        run("gateway", "true", cwd=tmp_path, MIGRATIONS_PATH=str(tmp_path / "missing")),
+        run("gateway", "true", cwd=tmp_path, MIGRATIONS_PATH=str(broken)),
+    ]
+    assert [r.returncode for r in results] == [2, 2, 1, 1]
+    # Each ends with an ERROR line of its own, with a reason, like the services' failures ...
+    last = [log_lines(r)[-1] for r in results]
+    assert [(line["level"], line["reason"]) for line in last] == [
+        ("ERROR", "no service named"),
+        ("ERROR", "unknown service"),
+        ("ERROR", "no migrations folder"),
+        ("ERROR", "migration failed"),
+    ]
+    assert "gatewya" in str(last[1]["message"])
+    # ... so the README's error query over the logs counts them, beside the runner's own.
+    logs = tmp_path / "data" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "gateway.jsonl").write_text("".join(r.stderr for r in results))
+    query = readme_query('select(.level=="ERROR")')
+    counted = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", query],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    counts = {
+        reason: int(n) for n, reason in (line.split(maxsplit=1) for line in counted.splitlines())
+    }
+    assert [counts.get(str(line["reason"])) for line in last] == [1, 1, 1, 1], counts
+    assert any("001_bad.sql" in reason for reason in counts), counts
+    assert "null" not in counts, "an ERROR line without a reason"
+
+
 def test_entrypoint_is_shellcheck_clean() -> None:
     result = subprocess.run(["shellcheck", str(ENTRYPOINT)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout

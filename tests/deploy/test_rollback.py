@@ -140,3 +140,44 @@ def test_the_runbook_commands_work_with_the_sqlite3_cli(tmp_path: Path) -> None:
         assert conn.execute(
             "SELECT approved FROM generated_videos WHERE id = 'v1-a'"
         ).fetchone() == (1,)
+
+
+def test_the_script_and_the_runbook_name_every_migration_they_undo() -> None:
+    # Every gateway migration after v1's base is undone, so each is named where an operator
+    # reads what the script does: its header, the ledger rows it deletes, the runbook.
+    undone = sorted(p.name for p in MIGRATIONS.glob("*.sql") if p.name != "000_base.sql")
+    script = ROLLBACK.read_text()
+    header = "\n".join(line for line in script.splitlines() if line.startswith("--"))
+    ledger = script.split("DELETE FROM schema_migrations", 1)[1]
+    runbook = (DEPLOY / "README.md").read_text().split("## Rolling back to the v1 schema", 1)[1]
+    section = runbook.split("\n## ", 1)[0]
+    for name in undone:
+        assert name in header, f"the header of {ROLLBACK.name} does not list {name}"
+        assert f"'{name}'" in ledger, f"{ROLLBACK.name} does not forget {name}"
+        assert f"`{name}`" in section, f"deploy/README.md's rollback section omits {name}"
+    # The ranges it quotes end at the newest migration.
+    newest = undone[-1][:3]
+    assert f"001–{newest}" in section and f"001-{newest}" in header
+    assert f"`{newest}_*.sql`" in section
+
+
+def test_a_database_migrated_before_008_rolls_back_the_same_way(tmp_path: Path) -> None:
+    # An app.db that never saw 008: its indexes still carry 001's names ...
+    before_008 = tmp_path / "before-008"
+    before_008.mkdir()
+    for path in MIGRATIONS.glob("*.sql"):
+        if path.name < "008":
+            (before_008 / path.name).write_text(path.read_text())
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript((MIGRATIONS / "000_base.sql").read_text())
+        conn.executemany("INSERT INTO generated_videos VALUES (?, ?, ?, ?, ?, ?, ?)", V1_ROWS)
+    assert run_migrate([str(path), str(before_008)]) == 0
+    assert "idx_generated_videos_status" in schema_names(path)
+    # ... and the script takes it back to v1 all the same.
+    with sqlite3.connect(path) as conn:
+        conn.executescript(ROLLBACK.read_text())
+        rows = conn.execute(f"{V1_COLUMNS_SQL} FROM generated_videos ORDER BY id").fetchall()
+    assert table_info(path) == table_info(v1_reference(tmp_path))
+    assert schema_names(path) == {"generated_videos", "schema_migrations"}
+    assert rows == V1_ROWS

@@ -113,6 +113,19 @@ def big_wav(path: Path, size: int) -> Path:
     return path
 
 
+def big_mp4(path: Path, size: int) -> Path:
+    """A real H.264 MP4 (2 s, 96x64) grown to exactly `size` bytes by a trailing `free` box
+    (ISO BMFF's padding box, which players and demuxers skip), written sparsely."""
+    movie = video_bytes(2.0, size=(96, 64))
+    padding = size - len(movie)
+    assert 8 <= padding < 2**32  # a box with a 32-bit size: its 8-byte header included
+    with path.open("wb") as fh:
+        fh.write(movie)
+        fh.write(padding.to_bytes(4, "big") + b"free")
+        fh.truncate(size)
+    return path
+
+
 def peak_rss_reset() -> bool:
     """Reset this process's peak RSS (VmHWM); False where the kernel does not allow it."""
     try:
@@ -173,6 +186,46 @@ async def test_one_byte_over_50_mib_is_413_without_buffering(
     assert str(LIMIT) in body["error"]["message"]
     assert growth_mib < 16, f"peak RSS grew by {growth_mib:.1f} MiB"
     assert stored_files(assets) == [] and asset_rows(assets) == 0
+
+
+async def test_an_h264_video_of_exactly_50_mib_is_accepted_as_a_video(
+    assets: System, tmp_path: Path
+) -> None:
+    # A 50 MiB MP4 (the limit, inclusive): H.264 frames, then a `free` box up to the limit.
+    source = big_mp4(tmp_path / "big.mp4", LIMIT)
+    with av.open(str(source)) as probe:
+        assert probe.streams.video[0].codec_context.name == "h264"
+    status, body = await upload(assets, source, "big.mp4", "video/mp4")
+
+    # Stored as the video it is, whole: kind, type, size, frame size and duration.
+    assert status == 201, body
+    assert (body["kind"], body["mime_type"], body["bytes"]) == ("video", "video/mp4", LIMIT)
+    assert (body["width"], body["height"]) == (96, 64)
+    assert body["duration_s"] == pytest.approx(2.0, abs=0.15)
+    assert body["thumbnail_url"]
+    assert body["sha256"] == sha256_of(source)
+    # The file and its frame thumbnail, nothing left in incoming/.
+    name = f"uploads/client-a/{body['asset_id']}"
+    assert stored_files(assets) == [f"{name}.mp4", f"{name}_thumb.jpg"]
+    stored = assets.settings.video_storage_path / f"{name}.mp4"
+    assert stored.stat().st_size == LIMIT and sha256_of(stored) == body["sha256"]
+
+
+async def test_an_h264_video_one_byte_over_50_mib_is_413_and_nothing_is_stored(
+    assets: System, tmp_path: Path
+) -> None:
+    # The same kind of file, its `free` box one byte longer: still a valid MP4 ...
+    source = big_mp4(tmp_path / "over.mp4", LIMIT + 1)
+    with av.open(str(source)) as probe:
+        assert probe.streams.video[0].codec_context.name == "h264"
+    status, body = await upload(assets, source, "over.mp4", "video/mp4")
+
+    # ... refused for its size alone, with nothing kept: no file, no asset row.
+    assert status == 413 and body["error"]["code"] == "payload_too_large", body
+    assert str(LIMIT) in body["error"]["message"]
+    assert stored_files(assets) == [] and asset_rows(assets) == 0
+    status, page, _ = await assets.call("GET", "/api/v2/assets")
+    assert status == 200 and page["items"] == []
 
 
 async def test_a_body_announced_far_over_the_limit_is_refused_unread(assets: System) -> None:

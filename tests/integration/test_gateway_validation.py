@@ -26,6 +26,9 @@ INVALID = [
     ({"brand": {"colors": ["red"]}}, "brand.colors.0"),
     ({"unexpected": 1}, "unexpected"),
     ({"campaign_id": None}, "campaign_id"),
+    # Host names DNS cannot carry: over 253 characters, or a label over 63.
+    ({"webhook_url": f"https://{'a' * 300}.example.com/hook"}, "webhook_url"),
+    ({"webhook_url": f"https://{'b' * 64}.example.com/hook"}, "webhook_url"),
 ]
 
 

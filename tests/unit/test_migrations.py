@@ -22,12 +22,13 @@ V2_COLUMNS = {
     "error_message",
     "updated_at",
 }
+# 001 made them as idx_generated_videos_*; 008 gave them these names (issue #17).
 V2_INDEXES = {
-    "idx_generated_videos_status",
-    "idx_generated_videos_campaign",
-    "idx_generated_videos_client",
-    "idx_generated_videos_updated",
-    "idx_generated_videos_approved",
+    "idx_videos_status",
+    "idx_videos_campaign",
+    "idx_videos_client",
+    "idx_videos_updated",
+    "idx_videos_approved",
 }
 
 
@@ -71,6 +72,8 @@ async def test_applying_twice_is_a_no_op(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "app.db") as conn:
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     assert names >= V2_INDEXES and "update_videos_timestamp" in names
+    # The names 001 gave them are gone: each index exists once, under its new name.
+    assert not {n.replace("idx_videos_", "idx_generated_videos_") for n in V2_INDEXES} & names
 
 
 async def test_v1_rows_survive_the_upgrade(tmp_path: Path) -> None:

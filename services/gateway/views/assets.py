@@ -87,6 +87,7 @@ ASSET_MEDIA = ("image/*", "audio/*", "video/*", "font/*")
         ),
         400: ERROR,
         403: ERROR,
+        409: ERROR,
         413: ERROR,
         415: ERROR,
         422: ERROR,
