@@ -38,6 +38,7 @@ from shared.models import (
     SceneEdit,
     Storyboard,
     StoryboardEdit,
+    VariationPlan,
     VideoOutput,
 )
 from shared.settings import Settings
@@ -379,3 +380,31 @@ async def test_the_store_answers_the_gateways_questions(
     assert {job.id for job in page + rest} == {"job1", "job2", "job3"} and end is None
     only_canceled, _ = await jobs.list(CLIENT, JobStatus.canceled, None, 10, None)
     assert [job.id for job in only_canceled] == ["job3"]
+
+
+async def test_an_edit_keeps_the_storyboards_style_and_variation_plans(
+    jobs: JobStore, projection: Projection
+) -> None:
+    # What each variation tests and the look chosen survive the client's edit.
+    record = await jobs.create("job1", CLIENT, REQUEST)
+    plan = VariationPlan(
+        variation=2,
+        style="clean",
+        hook_angle="question",
+        hook="Dull skin?",
+        hook_script="Dull skin?",
+        call_to_action="Try it",
+        hypothesis="A question hooks better than a claim.",
+    )
+    planned = a_storyboard().model_copy(
+        update={"style": "bold", "variations": [plan], "claims_left_out": ["Vegan"]}
+    )
+    await projection.storyboard_completed(event(record, StoryboardCompleted(storyboard=planned)))
+    edited = await jobs.edit_storyboard(
+        "job1", StoryboardEdit(scenes=[SceneEdit(index=1, caption="Stay cool")], order=[2, 1])
+    )
+    storyboard = edited.job.storyboard
+    assert storyboard is not None
+    assert [scene.caption for scene in storyboard.scenes] == ["caption 2", "Stay cool"]
+    assert storyboard.style == "bold" and storyboard.variations == [plan]
+    assert storyboard.claims_left_out == ["Vegan"]

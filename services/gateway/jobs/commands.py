@@ -267,4 +267,5 @@ def apply_edit(storyboard: Storyboard, edit: StoryboardEdit) -> Storyboard:
             f"scene durations add up to {total:.1f}s; a video runs 5-60 s",
             [{"field": "scenes.duration_s", "message": "total out of range"}],
         )
-    return Storyboard(scenes=reordered)
+    # The style, the variations' plans and what was left out stay the storyboard's.
+    return storyboard.model_copy(update={"scenes": reordered})
