@@ -5,6 +5,7 @@ platform of its aspect, the source's layout moved with the picture)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 
 from services.renderer import engine
@@ -84,6 +85,7 @@ class Exporter:
             reframed_layout(source_layout, size, platform) if source_layout is not None else None,
             lambda n: export_qc_key(job_id, request.aspect, source.variation, request.export_id, n),
             "export",
+            functools.partial(report, 1.0),
         )
         return VideoOutput(
             kind="export",

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import functools
 import json
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,14 +99,37 @@ async def finish_output(
     layout: Mapping[str, Any] | None,
     thumbnail_key: Callable[[int], str],
     kind: str,
+    alive: Callable[[], Awaitable[None]],
 ) -> Finished:
     """Sign the file at `key`, then check it: QC measures the file as delivered (its
-    `layout` in this file's frame; thumbnails stored under `thumbnail_key(n)`)."""
+    `layout` in this file's frame; thumbnails stored under `thumbnail_key(n)`). `alive`
+    is called every ALIVE_EVERY_S meanwhile: these steps report no progress of their own,
+    and the stuck-job reaper must still see the job moving."""
     path = storage.path(key)
-    with render_phase("credentials", output=kind):
-        signed = await credentials.sign(path, provenance)
-    report = await check_output(storage, path, platform, layout, thumbnail_key, kind)
+    async with _heartbeat(alive):
+        with render_phase("credentials", output=kind):
+            signed = await credentials.sign(path, provenance)
+        report = await check_output(storage, path, platform, layout, thumbnail_key, kind)
     return Finished(signed, report, path.stat().st_size)
+
+
+ALIVE_EVERY_S = 1.0
+
+
+@contextlib.asynccontextmanager
+async def _heartbeat(alive: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
+    async def beat() -> None:
+        while True:
+            await alive()
+            await asyncio.sleep(ALIVE_EVERY_S)
+
+    task = asyncio.create_task(beat(), name="render-alive")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def check_output(
@@ -355,6 +379,7 @@ class Renderer:
                 read_layout(layout),
                 functools.partial(render_qc_key, job_id, variation),
                 "render",
+                functools.partial(report, base + share, f"checking variation {variation}"),
             )
             info = dataclasses.replace(info, size_bytes=finished.size_bytes)
             observe_speed(info.duration_s, time.perf_counter() - started)
