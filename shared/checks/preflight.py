@@ -35,13 +35,6 @@ from shared.creative.disclaimers import reading_time_s
 from shared.creative.platforms import platform_spec
 from shared.models import GenerationRequest, Storyboard
 
-PLATFORM_NAMES = {
-    "tiktok": "TikTok",
-    "instagram_reel": "Instagram Reels",
-    "youtube_short": "YouTube Shorts",
-    "instagram_feed": "the Instagram feed",
-    "youtube": "YouTube",
-}
 # Scene lengths are tenths of a second; less than this is rounding, not an edit.
 LENGTH_TOLERANCE_S = 0.05
 
@@ -145,7 +138,7 @@ def _disclaimers(request: GenerationRequest, storyboard: Storyboard) -> list[Fin
 
 def _length(request: GenerationRequest, storyboard: Storyboard) -> list[Finding]:
     delivery = platform_spec(request.platform.value).delivery
-    name = PLATFORM_NAMES.get(request.platform.value, request.platform.value)
+    name = platform_spec(request.platform.value).title
     total = storyboard.duration_s
     limits = f"{delivery.min_duration_s:g}–{delivery.max_duration_s:g} s"
     if total > delivery.max_duration_s + LENGTH_TOLERANCE_S:
@@ -182,7 +175,7 @@ def _length(request: GenerationRequest, storyboard: Storyboard) -> list[Finding]
 
 def _headline_lengths(request: GenerationRequest, said: Iterable[Said]) -> list[Finding]:
     delivery = platform_spec(request.platform.value).delivery
-    name = PLATFORM_NAMES.get(request.platform.value, request.platform.value)
+    name = platform_spec(request.platform.value).title
     limit = delivery.headline_max_chars
     findings = []
     for item in said:

@@ -42,6 +42,7 @@ class Delivery:
 @dataclass(frozen=True)
 class PlatformSpec:
     name: str
+    title: str
     size: tuple[int, int]
     top: float
     bottom: float
@@ -66,6 +67,7 @@ def platforms() -> dict[str, PlatformSpec]:
     return {
         name: PlatformSpec(
             name=name,
+            title=str(entry["title"]),
             size=(int(entry["size"][0]), int(entry["size"][1])),
             top=float(entry["top"]),
             bottom=float(entry["bottom"]),

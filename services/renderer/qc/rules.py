@@ -20,16 +20,8 @@ from services.renderer.qc.decoding import PassFacts, Run
 from services.renderer.qc.sound import SoundFacts
 from services.renderer.qc.text import MIN_CONTRAST, LayoutProblem, describe
 from shared.checks.findings import Finding, Severity
-from shared.creative.platforms import Delivery
+from shared.creative.platforms import Delivery, platform_spec
 
-# How a marketer names each platform (the same words as preflight's findings).
-PLATFORM_NAMES = {
-    "tiktok": "TikTok",
-    "instagram_reel": "Instagram Reels",
-    "youtube_short": "YouTube Shorts",
-    "instagram_feed": "the Instagram feed",
-    "youtube": "YouTube",
-}
 # Black: blackdetect's own thresholds (a pixel under 10% of the luma range, 98% of such
 # pixels), reported when longer than this outside a transition.
 BLACK_PIXEL = 0.10
@@ -192,7 +184,7 @@ def sound_findings(
     duration_s: float,
     found: Found,
 ) -> None:
-    name = PLATFORM_NAMES.get(platform, platform)
+    name = platform_spec(platform).title
     whole = (0.0, duration_s)
     if sound is None or sound.duration_s == 0:
         if delivery.audio_required:
@@ -262,7 +254,7 @@ def file_findings(
 ) -> None:
     """Codec, profile, level, pixel format, frame rate, size, `moov` first, bitrate, file
     size and duration against what the platform takes."""
-    name = PLATFORM_NAMES.get(platform, platform)
+    name = platform_spec(platform).title
     duration = container.duration_s
     whole, first = (0.0, duration), Shot(0.0)
     if container.video_codec != delivery.video_codec:
@@ -388,7 +380,7 @@ def _size_findings(
 def layout_findings(
     problems: Sequence[LayoutProblem], platform: str, duration_s: float, found: Found
 ) -> None:
-    name = PLATFORM_NAMES.get(platform, platform)
+    name = platform_spec(platform).title
     for problem in problems:
         entry = problem.entry
         if entry is None:
