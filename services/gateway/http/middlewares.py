@@ -12,7 +12,7 @@ from aiohttp.typedefs import Handler, Middleware
 from aiohttp.web_urldispatcher import AbstractRoute
 from opentelemetry.trace import StatusCode
 
-from services.gateway.contract.operations import operation_of, route_operation
+from services.gateway.contract.operations import operation_of
 from services.gateway.http.access import query_principal
 from services.gateway.http.auth import Principal, TokenVerifier
 from services.gateway.http.errors import ApiError, error_response
@@ -44,25 +44,19 @@ def principal_of(request: web.Request) -> Principal:
     return request[PRINCIPAL]
 
 
-def _needs_principal(request: web.Request) -> bool:
-    """Whether the request must be authenticated: its operation says so (`auth`), and an
-    unknown path under /api/ is answered 401 before 404 (it tells nothing to a caller
-    without a token)."""
-    op = route_operation(request)
-    return request.path.startswith("/api/") if op is None else op.auth
-
-
-def _describe(route: AbstractRoute) -> tuple[str, bool]:
-    """A route's template (never the raw path: job ids must not become label values)
-    and whether its requests get a span."""
+def _describe(route: AbstractRoute) -> tuple[str, bool, bool | None]:
+    """A route's template (never the raw path: job ids must not become label values),
+    whether its requests get a span, and whether they must be authenticated: as its
+    operation says (`auth`), or None for an unknown path (under /api/ it is answered 401
+    before 404: a 404 would tell a caller without a token what exists)."""
     template = route.resource.canonical if route.resource is not None else UNMATCHED
     op = operation_of(route.handler)
-    return template, op is None or op.traced
+    return template, op is None or op.traced, None if op is None else op.auth
 
 
 def api_middleware(verifier: TokenVerifier) -> Middleware:
     # Matched routes live as long as the app: the hot path pays one dict lookup for them.
-    routes: dict[AbstractRoute, tuple[str, bool]] = {}
+    routes: dict[AbstractRoute, tuple[str, bool, bool | None]] = {}
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -73,11 +67,13 @@ def api_middleware(verifier: TokenVerifier) -> Middleware:
             known = _describe(matched)
             if matched.resource is not None:  # a 404's route is new on every request
                 routes[matched] = known
-        route, traced = known
+        route, traced, auth = known
+        if auth is None:
+            auth = request.path.startswith("/api/")
         status = 500
         try:
             if not traced:
-                response = await answer(request, handler)
+                response = await answer(request, handler, auth)
             else:
                 with server_span(
                     f"{request.method} {route}",
@@ -86,7 +82,7 @@ def api_middleware(verifier: TokenVerifier) -> Middleware:
                     **{"http.request.method": request.method, "http.route": route},
                 ) as span:
                     span.set_attribute("url.path", request.path)
-                    response = await answer(request, handler)
+                    response = await answer(request, handler, auth)
                     span.set_attribute("http.response.status_code", response.status)
                     if response.status >= 500:
                         span.set_status(StatusCode.ERROR)
@@ -101,9 +97,9 @@ def api_middleware(verifier: TokenVerifier) -> Middleware:
         finally:
             HTTP_REQUESTS.observe(route, request.method, status, perf_counter() - started)
 
-    async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def answer(request: web.Request, handler: Handler, auth: bool) -> web.StreamResponse:
         try:
-            if _needs_principal(request):
+            if auth:
                 # Media GETs may carry a media token in the query (<video> sends no header).
                 request[PRINCIPAL] = query_principal(request) or verifier.verify(
                     request.headers.get("Authorization")
