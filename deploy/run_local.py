@@ -172,12 +172,20 @@ def service_env(name: str, common: Mapping[str, str], data: Path) -> dict[str, s
         env["DATABASE_PATH"] = str(data / DATABASES[name])
     if name in WORKER_METRICS_PORTS:
         env["METRICS_PORT"] = str(worker_metrics_port(name))
+    else:
+        # The gateway keeps /metrics on its API port here (services/gateway/metrics_port.py):
+        # one port to remember in development, whatever the shell exports.
+        env.pop("METRICS_PORT", None)
     # The terminal shows every service's lines; data/logs/<service>.jsonl keeps them for
     # jq (`cat data/logs/*.jsonl | jq ...` is the combined log).
     env["LOG_FILE"] = str(data / "logs" / f"{name}.jsonl")
     if name == "gateway":
         # `make run` is development: the web console offers a login for any client id.
         env.setdefault("DEV_LOGIN", "1")
+        # CORS for the console's own origin only; a page elsewhere (a dev server on
+        # another port) is added with CORS_ALLOWED_ORIGINS=... make run.
+        console = f"http://127.0.0.1:{common.get('GATEWAY_PORT', 8080)}"
+        env.setdefault("CORS_ALLOWED_ORIGINS", console)
     return env
 
 

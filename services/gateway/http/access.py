@@ -4,7 +4,9 @@ only when `DEV_LOGIN` is on) and media tokens in the query string.
 `<video>`, `<img>` and download links cannot send an `Authorization` header, so the web
 console asks for a media token (`POST /api/v2/media-token`) and puts it in their URLs as
 `?access_token=`. A media token is signed with a key derived from `JWT_SECRET`, so it is
-not a bearer token anywhere else, and it is accepted only on GET/HEAD of the operations
+not a bearer token anywhere else (whether the bearer came from `JWT_SECRET` or from an
+identity provider's JWKS: the gateway signs media tokens itself, which is why `JWT_SECRET`
+stays required with `AUTH_JWKS_URL`), and it is accepted only on GET/HEAD of the operations
 declared `@operation(media_token=True)` (videos, posters, captions, contact sheets,
 frames, export files, asset files), for an hour at most.
 
@@ -23,7 +25,6 @@ import time
 from aiohttp import web
 
 from services.gateway.appkeys import MEDIA_VERIFIER
-from services.gateway.contract.operations import route_operation
 from services.gateway.http.auth import Principal, issue_token
 
 MEDIA_TOKEN_TTL_S = 3600
@@ -43,14 +44,13 @@ def issue_media_token(jwt_secret: str, principal: Principal) -> tuple[str, int]:
     return token, ttl_s
 
 
-def query_principal(request: web.Request) -> Principal | None:
-    """The principal of a media token in the query, on a GET of an operation declared
-    `media_token=True`; None when the request carries none (the bearer header then
-    decides). A bad media token is a 401."""
+async def query_principal(request: web.Request) -> Principal | None:
+    """The principal of a media token in the query of a GET, for an operation declared
+    `media_token=True` (the caller checks that); None when the request carries none (the
+    bearer header then decides). A bad media token is a 401."""
+    if request.method not in ("GET", "HEAD") or MEDIA_QUERY not in request.query_string:
+        return None
     token = request.query.get(MEDIA_QUERY)
-    if token is None or request.method not in ("GET", "HEAD") or MEDIA_VERIFIER not in request.app:
+    if token is None or MEDIA_VERIFIER not in request.app:
         return None
-    op = route_operation(request)
-    if op is None or not op.media_token:
-        return None
-    return request.app[MEDIA_VERIFIER].verify(f"Bearer {token}")
+    return await request.app[MEDIA_VERIFIER].verify(f"Bearer {token}")
