@@ -1,59 +1,70 @@
 """`GET /openapi.json` (generated from the router on first request, then kept) and
-`GET /docs`, a small viewer served from this package: it loads nothing from elsewhere,
-so the docs work on a machine without internet access. Neither needs a token."""
+`GET /docs`, Swagger UI served from this gateway with every file it loads
+(`docs_files.py`), so the docs work on a machine without internet access. Neither needs a
+token."""
 
 from __future__ import annotations
 
-import hashlib
-import re
-from dataclasses import dataclass, field
-from pathlib import Path
+import asyncio
+from dataclasses import dataclass
 
 import orjson
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from services.gateway.appkeys import CONTRACT
+from services.gateway.contract.docs_files import ASSETS, PAGE, DocsFile, load_docs_files
 from services.gateway.contract.document import build_document
 from services.gateway.contract.operations import ERROR, Response, operation
 from services.gateway.http.errors import NotFound
+from services.gateway.http.queries import read_query
 
-VIEWER_DIR = Path(__file__).resolve().parent / "docs_viewer"
-_ASSET_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*\.(js|css)$")
-_CONTENT_TYPES = {"html": "text/html", "js": "text/javascript", "css": "text/css"}
-# The viewer talks to this origin only ("try it" calls included).
+# Swagger UI talks to this origin only ("try it out" included). It sets inline styles from
+# script (allowed under style-src 'self') and draws its icons as data: SVGs.
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-        "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-        "frame-ancestors 'none'"
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
+}
+REVALIDATE = "no-cache"
+FOREVER = "public, max-age=31536000, immutable"
+_FILE_HEADERS = {
+    "ETag": "The file's version.",
+    "Cache-Control": f"`{FOREVER}` when `v` is the file's current version, else `no-cache`.",
+    "Content-Encoding": "`gzip` for scripts and stylesheets when the request accepts it.",
 }
 
 
 @dataclass
 class Contract:
-    """The serialised document, built once the router is complete (first request)."""
+    """The serialised document, built once the router is complete (first request), and
+    the files of `/docs`, read once."""
 
     app: web.Application
     _body: bytes | None = None
-    _files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    _files: dict[str, DocsFile] | None = None
 
     def document(self) -> bytes:
         if self._body is None:
             self._body = orjson.dumps(build_document(self.app))
         return self._body
 
-    def viewer_file(self, name: str) -> tuple[bytes, str]:
-        """The file's bytes and ETag (read once: the viewer ships with the code)."""
-        if name not in self._files:
-            body = (VIEWER_DIR / name).read_bytes()
-            self._files[name] = (
-                body,
-                '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"',
-            )
-        return self._files[name]
+    async def docs_files(self) -> dict[str, DocsFile]:
+        if self._files is None:
+            self._files = await asyncio.to_thread(load_docs_files)
+        return self._files
+
+
+class DocsFileQuery(BaseModel):
+    v: str | None = Field(
+        default=None,
+        description="The file's version, as `/docs` names it: the answer may then be cached "
+        "for a year. Any other value serves the current file, to be revalidated.",
+    )
 
 
 @operation(
@@ -72,36 +83,55 @@ async def openapi_json(request: web.Request) -> web.Response:
     )
 
 
-def _viewer_response(request: web.Request, name: str) -> web.Response:
-    body, etag = request.app[CONTRACT].viewer_file(name)
-    headers = {"ETag": etag, "Cache-Control": "no-cache", **_SECURITY_HEADERS}
+def _file_response(request: web.Request, found: DocsFile, cache_control: str) -> web.Response:
+    gzipped = found.gzipped is not None and "gzip" in request.headers.get("Accept-Encoding", "")
+    etag = found.gzip_etag if gzipped else found.etag
+    headers = {"ETag": etag, "Cache-Control": cache_control, **_SECURITY_HEADERS}
+    if found.gzipped is not None:
+        headers["Vary"] = "Accept-Encoding"
     if etag in request.headers.get("If-None-Match", ""):
         return web.Response(status=304, headers=headers)
-    content_type = _CONTENT_TYPES[name.rsplit(".", 1)[-1]]
-    return web.Response(body=body, content_type=content_type, charset="utf-8", headers=headers)
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    charset = "utf-8" if found.content_type.startswith("text/") else None
+    return web.Response(
+        body=found.gzipped if gzipped else found.body,
+        content_type=found.content_type,
+        charset=charset,
+        headers=headers,
+    )
 
 
 @operation(
-    summary="The API documentation, rendered (works offline)",
+    summary="The API documentation: Swagger UI, served by the gateway (works offline)",
     tags=("docs",),
-    responses={200: "text/html", 304: None},
+    responses={200: Response("text/html", headers=_FILE_HEADERS), 304: None},
     headers={"If-None-Match": "An ETag of an earlier answer."},
     auth=False,
+    description="Authorize with a bearer token to try the operations that need one.",
 )
 async def docs_index(request: web.Request) -> web.Response:
-    return _viewer_response(request, "index.html")
+    files = await request.app[CONTRACT].docs_files()
+    return _file_response(request, files[PAGE], REVALIDATE)
 
 
 @operation(
-    summary="A script or stylesheet of the documentation viewer",
+    summary="A file of the documentation page (Swagger UI's script, stylesheet or icon)",
     tags=("docs",),
-    responses={200: ("text/javascript", "text/css"), 304: None, 404: ERROR},
+    query=DocsFileQuery,
+    responses={
+        200: Response(("text/javascript", "text/css", "image/png"), headers=_FILE_HEADERS),
+        304: None,
+        404: ERROR,
+    },
     headers={"If-None-Match": "An ETag of an earlier answer."},
-    path_params={"name": "`viewer.js` or `viewer.css`."},
+    path_params={"name": "A file `/docs` loads, e.g. `swagger-ui-bundle.js`."},
     auth=False,
 )
 async def docs_asset(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    if not _ASSET_NAME.match(name) or not (VIEWER_DIR / name).is_file():
+    if name not in ASSETS:
         raise NotFound(f"no documentation file {name[:100]}")
-    return _viewer_response(request, name)
+    found = (await request.app[CONTRACT].docs_files())[name]
+    version = read_query(request, DocsFileQuery).v
+    return _file_response(request, found, FOREVER if version == found.version else REVALIDATE)
