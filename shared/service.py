@@ -72,6 +72,27 @@ def health_app(runtime: WorkerRuntime) -> web.Application:
     return app
 
 
+async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve `app` on host:port (0: any free port); returns the runner to clean up and the
+    port bound. The workers' health/metrics server and the gateway's metrics port use it.
+
+    Example::
+
+        runner, port = await start_site(health_app(runtime), "127.0.0.1", 0)
+        ...
+        await runner.cleanup()
+    """
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
 # The share of SHUTDOWN_GRACE_S after which a stopping process ends itself, whatever still
 # runs. The rest is for the operating system: on a loaded machine the forced exit's own
 # timer and the process's reaping take a tenth of a second or more, and the orchestrator's
@@ -151,11 +172,9 @@ async def worker_runtime(
     try:
         await bus.ensure_streams()
         runtime = WorkerRuntime(settings=settings, bus=bus, stop=stop)
-        runner = web.AppRunner(health_app(runtime), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, settings.metrics_host, settings.metrics_port)
-        await site.start()
-        runtime.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        runner, runtime.port = await start_site(
+            health_app(runtime), settings.metrics_host, settings.metrics_port
+        )
         log.info("service.started", extra={"metrics_port": runtime.port})
         yield runtime
     finally:

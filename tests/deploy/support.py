@@ -245,11 +245,23 @@ def launcher_env_names() -> set[str]:
     return names
 
 
-def gateway_get_paths() -> set[str]:
+def gateway_get_paths(metrics_port: int) -> tuple[set[str], set[str]]:
+    """GET paths of the gateway's API port and of its metrics port (empty without one),
+    as the gateway routes them with METRICS_PORT=`metrics_port`."""
+    from services.gateway.appkeys import SETTINGS
+    from services.gateway.metrics_port import metrics_apart, metrics_app
     from services.gateway.routes import add_routes
+    from shared.settings import Settings
 
+    settings = Settings(metrics_port=metrics_port)
     app = web.Application()
+    app[SETTINGS] = settings
     add_routes(app)
+    metrics = metrics_app() if metrics_apart(settings) else web.Application()
+    return _get_paths(app), _get_paths(metrics)
+
+
+def _get_paths(app: web.Application) -> set[str]:
     return {r.resource.canonical for r in app.router.routes() if r.method == "GET" and r.resource}
 
 
@@ -257,8 +269,7 @@ def worker_get_paths() -> set[str]:
     from shared.service import health_app
 
     runtime = SimpleNamespace(settings=SimpleNamespace(service_name="probe"))
-    app = health_app(runtime)  # type: ignore[arg-type]
-    return {r.resource.canonical for r in app.router.routes() if r.method == "GET" and r.resource}
+    return _get_paths(health_app(runtime))  # type: ignore[arg-type]
 
 
 # --- Dockerfile ---------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ SUFFIXES = {
     "summary": ("", "_sum", "_count", "_created"),
 }
 HEALTH_URL = re.compile(r"http://127\.0\.0\.1:(\d+)(/[^'\"?\s]*)")
+INTERPOLATED_DEFAULT = re.compile(r"\$\{[A-Z0-9_]+:-([^}]*)\}")
 
 
 def env(name: str) -> dict[str, Any]:
@@ -49,16 +51,18 @@ def env(name: str) -> dict[str, Any]:
 
 
 def mounts(name: str) -> dict[str, str]:
-    """target -> source of a service's volumes (short syntax)."""
+    """target -> source of a service's volumes (short syntax); a source given as
+    `${VARIABLE:-default}` is its default."""
     out = {}
     for entry in SERVICES_SPEC[name].get("volumes", []):
+        entry = INTERPOLATED_DEFAULT.sub(r"\1", entry)
         source, target = entry.split(":")[:2]
         out[target] = source
     return out
 
 
 def test_the_stack_has_nats_the_five_services_and_monitoring() -> None:
-    assert set(SERVICES_SPEC) == {"nats", *SERVICES, "prometheus", "grafana"}
+    assert set(SERVICES_SPEC) == {"nats", *SERVICES, "prometheus", "alertmanager", "grafana"}
 
 
 def test_every_service_has_a_healthcheck_and_a_restart_policy() -> None:
@@ -70,7 +74,8 @@ def test_every_service_has_a_healthcheck_and_a_restart_policy() -> None:
 
 
 def test_healthchecks_hit_endpoints_and_ports_the_services_serve() -> None:
-    gateway_paths, worker_paths = gateway_get_paths(), worker_get_paths()
+    gateway_paths, _ = gateway_get_paths(int(env("gateway")["METRICS_PORT"]))
+    worker_paths = worker_get_paths()
     for name in SERVICES:
         command = " ".join(SERVICES_SPEC[name]["healthcheck"]["test"])
         port, path = HEALTH_URL.search(command).groups()  # type: ignore[union-attr]
@@ -189,13 +194,46 @@ def test_prometheus_scrapes_every_service_on_its_metrics_port() -> None:
     for name in SERVICES:
         (sd,) = jobs[name]["dns_sd_configs"]
         assert sd["names"] == [name]
-        key = "GATEWAY_PORT" if name == "gateway" else "METRICS_PORT"
-        assert sd["port"] == int(env(name)[key])
-    assert "/metrics" in gateway_get_paths() and "/metrics" in worker_get_paths()
+        assert sd["port"] == int(env(name)["METRICS_PORT"])
+        assert jobs[name].get("metrics_path", "/metrics") == "/metrics"
+    # The gateway serves /metrics there and not on its published API port.
+    api_paths, metrics_paths = gateway_get_paths(int(env("gateway")["METRICS_PORT"]))
+    assert "/metrics" in metrics_paths and "/metrics" not in api_paths
+    assert "/metrics" in worker_get_paths()
+    published = [port.rsplit(":", 1)[-1] for port in SERVICES_SPEC["gateway"]["ports"]]
+    assert published == [env("gateway")["GATEWAY_PORT"]]
     # Rule files are loaded from the folder the compose file mounts.
     rules_target = next(t for t, s in mounts("prometheus").items() if s == "./prometheus/rules")
     assert all(path.startswith(rules_target + "/") for path in config["rule_files"])
     assert mounts("prometheus")["/etc/prometheus/prometheus.yml"] == "./prometheus/prometheus.yml"
+
+
+def test_prometheus_config_is_valid_and_sends_alerts_to_alertmanager() -> None:
+    done = subprocess.run(
+        [
+            "promtool",
+            "check",
+            "config",
+            "--syntax-only",
+            str(DEPLOY / "prometheus" / "prometheus.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    config = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
+    (manager,) = config["alerting"]["alertmanagers"]
+    (static,) = manager["static_configs"]
+    assert static["targets"] == ["alertmanager:9093"]
+    alertmanager = SERVICES_SPEC["alertmanager"]
+    assert "127.0.0.1:9093:9093" in alertmanager["ports"]
+    # It reads the routing file of deploy/alertmanager (or the operator's copy of it).
+    config_flag = next(a for a in alertmanager["command"] if a.startswith("--config.file="))
+    target = config_flag.split("=", 1)[1]
+    assert mounts("alertmanager")[target] == "./alertmanager/alertmanager.yml"
+    assert "${ALERTMANAGER_CONFIG:-" in " ".join(alertmanager["volumes"])
+    assert "/-/ready" in " ".join(alertmanager["healthcheck"]["test"])
 
 
 def test_grafana_is_provisioned_with_prometheus_and_the_dashboard() -> None:

@@ -16,6 +16,8 @@ from services.renderer.__main__ import consumer_spec as renderer_consumer
 from shared.bus import STREAMS
 from shared.service import shutdown_budget
 from shared.settings import Settings
+from tests.deploy.monitoring_schemas import API_VERSION as MONITORING_API
+from tests.deploy.monitoring_schemas import validate_monitoring
 from tests.deploy.support import (
     BASE,
     K8S,
@@ -156,6 +158,9 @@ NATS_JETSTREAM_METADATA = {
 
 
 def validate(resource: dict[str, Any]) -> None:
+    if resource["apiVersion"] == MONITORING_API:
+        validate_monitoring(resource)
+        return
     if resource["apiVersion"].startswith("keda.sh/"):
         jsonschema.validate(resource, SCALED_OBJECT_SCHEMA)
         hpa_config = resource["spec"].get("advanced", {}).get("horizontalPodAutoscalerConfig", {})
@@ -236,10 +241,14 @@ def test_the_overlay_patches_existing_resources_and_keeps_the_rest() -> None:
         scaled["spec"]["triggers"]
         == find(BASE_RESOURCES, "ScaledObject", "renderer")["spec"]["triggers"]
     )
-    # The overlay adds its namespace and ingress, and puts everything into that namespace.
+    # The overlay adds its namespace, ingress and the prometheus-operator objects, and puts
+    # everything into that namespace.
     assert {res_id(r) for r in OVERLAY_RESOURCES} == {res_id(r) for r in BASE_RESOURCES} | {
         ("Namespace", "reelsmith"),
         ("Ingress", "gateway"),
+        ("PrometheusRule", "reelsmith"),
+        ("ServiceMonitor", "gateway"),
+        ("PodMonitor", "reelsmith-workers"),
     }
     assert {
         r["metadata"].get("namespace") for r in OVERLAY_RESOURCES if r["kind"] != "Namespace"
@@ -272,8 +281,7 @@ def test_each_service_runs_its_own_entry_point() -> None:
 
 
 def test_probes_hit_endpoints_and_ports_the_services_serve() -> None:
-    gateway_paths, worker_paths = gateway_get_paths(), worker_get_paths()
-    assert {"/healthz", "/readyz", "/metrics"} <= gateway_paths
+    worker_paths = worker_get_paths()
     assert {"/healthz", "/readyz", "/metrics"} <= worker_paths
     for name in SERVICES:
         resource = deployment(BASE_RESOURCES, name)
@@ -281,23 +289,53 @@ def test_probes_hit_endpoints_and_ports_the_services_serve() -> None:
         env = container_env(container, BASE_RESOURCES)
         # The gateway serves health on its HTTP port, the workers on METRICS_PORT; bound to
         # every interface, since the kubelet and Prometheus come from outside the pod.
-        prefix, paths = (
-            ("GATEWAY", gateway_paths) if name == "gateway" else ("METRICS", worker_paths)
-        )
+        prefix = "GATEWAY" if name == "gateway" else "METRICS"
         port = int(env[f"{prefix}_PORT"])
         assert env[f"{prefix}_HOST"] == "0.0.0.0"
+        api_paths, _ = gateway_get_paths(int(env["METRICS_PORT"]))
+        paths = api_paths if name == "gateway" else worker_paths
         for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
             probe = container[kind]["httpGet"]
             assert probe["path"] in paths, (name, kind)
             assert container_port(container, probe["port"]) == port, (name, kind)
+        # Every pod, the gateway's too, is scraped on METRICS_PORT (annotation-based scrapers).
         annotations = resource["spec"]["template"]["metadata"]["annotations"]
-        assert annotations["prometheus.io/path"] in paths
-        assert int(annotations["prometheus.io/port"]) == port
+        assert annotations["prometheus.io/path"] == "/metrics"
+        assert int(annotations["prometheus.io/port"]) == int(env["METRICS_PORT"])
+        assert container_port(container, "metrics") == int(env["METRICS_PORT"])
     # Workers are ready only once connected to NATS.
     assert (
         main_container(deployment(BASE_RESOURCES, "renderer"))["readinessProbe"]["httpGet"]["path"]
         == "/readyz"
     )
+
+
+def test_the_ingress_never_reaches_the_gateways_metrics() -> None:
+    # The ingress forwards to the Service's API port only; behind it the gateway, run with
+    # the deployed METRICS_PORT, routes no /metrics: that is on the `metrics` port, which
+    # only Prometheus inside the cluster uses.
+    ingress = find(OVERLAY_RESOURCES, "Ingress", "gateway")
+    service = find(OVERLAY_RESOURCES, "Service", "gateway")
+    container = main_container(deployment(OVERLAY_RESOURCES, "gateway"))
+    env = container_env(container, OVERLAY_RESOURCES)
+    ports = {p["name"]: p for p in service["spec"]["ports"]}
+    backends = [
+        path["backend"]["service"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+    assert backends
+    for backend in backends:
+        assert backend["name"] == "gateway"
+        wanted = backend["port"]
+        (port,) = [
+            p for p in ports.values() if wanted in ({"name": p["name"]}, {"number": p["port"]})
+        ]
+        assert container_port(container, port["targetPort"]) == int(env["GATEWAY_PORT"])
+    api_paths, metrics_paths = gateway_get_paths(int(env["METRICS_PORT"]))
+    assert "/metrics" not in api_paths and {"/healthz", "/readyz"} <= api_paths
+    assert metrics_paths == {"/metrics"}
+    assert container_port(container, ports["metrics"]["targetPort"]) == int(env["METRICS_PORT"])
 
 
 def test_services_route_to_named_container_ports() -> None:

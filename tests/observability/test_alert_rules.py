@@ -24,6 +24,9 @@ ALERTS = {
     "ConsumerLagGrowing": "P1",
     "BudgetHardLimitReached": "P1",
 }
+# How the priorities and Prometheus's customary severities line up; Alertmanager
+# routes on `priority` (deploy/alertmanager/alertmanager.yml), so the two must agree.
+SEVERITY = {"P0": "critical", "P1": "warning", "P2": "info"}
 ALWAYS = "vector(1)"
 NEVER = "vector(1) > 2"
 
@@ -51,6 +54,13 @@ def test_every_alert_is_there_with_its_priority() -> None:
         assert isinstance(labels, dict) and labels["priority"] == priority, name
         annotations = found[name]["annotations"]
         assert isinstance(annotations, dict) and annotations["runbook"].startswith("deploy/")
+
+
+def test_severity_and_priority_say_the_same() -> None:
+    for name, rule in rules().items():
+        labels = rule["labels"]
+        assert isinstance(labels, dict)
+        assert labels["severity"] == SEVERITY[labels["priority"]], name
 
 
 def test_rule_unit_tests_pass() -> None:

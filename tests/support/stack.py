@@ -100,7 +100,8 @@ class Stack:
         return f"http://127.0.0.1:{process.metrics_port}/readyz"
 
     def metrics_url(self, process: ServiceProcess) -> str:
-        return self.health_url(process).removesuffix("/readyz") + "/metrics"
+        # Every process, the gateway too, is given METRICS_PORT and scraped there.
+        return f"http://127.0.0.1:{process.metrics_port}/metrics"
 
     async def ready(self, *processes: ServiceProcess, timeout_s: float = 40) -> None:
         """Wait until every (or every named) process answers its readiness probe."""

@@ -1,5 +1,6 @@
 """The probes and the scrape: liveness, readiness (NATS and the database) and the
-Prometheus metrics, all without a token."""
+Prometheus metrics, all without a token. The probes stay on the API port; `/metrics` moves
+to METRICS_PORT when one is set (metrics_port.py)."""
 
 from __future__ import annotations
 
