@@ -35,6 +35,7 @@ STATUSES = (
     "completed",
     "failed",
     "canceled",
+    "paused",
 )
 
 
@@ -88,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     def wait(sub: argparse.ArgumentParser, what: str) -> None:
         sub.add_argument("--wait", action="store_true", help=f"follow progress until {what}")
 
+    def on_budget(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--on-budget",
+            choices=("pause", "reject"),
+            help="paid work over the hard daily limit: pause (the gateway's default: the job"
+            " waits and goes on by itself) or reject (exit 2, daily_budget_exhausted)",
+        )
+
     sub = command("token", "issue a bearer token (JWT_SECRET / make run's secret, or dev login)")
     sub.add_argument("--client-id", default="dev-client", help="client id (default dev-client)")
     sub.add_argument("--role", choices=("client", "admin"), default="client")
@@ -110,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("generate", "submit a brief; the storyboard is made for review")
     add_brief_options(sub)
     wait(sub, "the storyboard is ready")
+    on_budget(sub)
 
     sub = command("status", "show a job")
     job_id(sub)
@@ -129,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("scene", type=int, metavar="N", help="scene number")
     sub.add_argument("--feedback", required=True, help="what to change")
     wait(sub, "the scene is redone")
+    on_budget(sub)
 
     sub = command("approve", "approve the storyboard (rendering needs it)")
     job_id(sub)
@@ -150,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("render", "render the approved storyboard")
     job_id(sub)
     wait(sub, "the video is ready")
+    on_budget(sub)
 
     sub = command("download", "save a finished video (mp4)")
     job_id(sub)
@@ -181,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("retry", "start a failed job again from the stage that failed")
     job_id(sub)
     wait(sub, "the stage is done again")
+    on_budget(sub)
     return parser
 
 

@@ -30,7 +30,9 @@ from reelsmith_cli.display import ProgressView
 from reelsmith_cli.follow import Job, JobFollower
 from reelsmith_cli.output import Output
 
-UNFINISHED_STORYBOARD = frozenset({"queued", "storyboarding", "refining"})
+# A job paused for the budget goes on by itself (UTC midnight, or an admin raising
+# today's limit): --wait keeps following it, and says why it waits.
+UNFINISHED_STORYBOARD = frozenset({"queued", "storyboarding", "refining", "paused"})
 JOB_ENDED_BADLY = frozenset({"failed", "canceled"})
 
 
@@ -66,6 +68,11 @@ class Session:
 
 def _summary(job: Job) -> Callable[[Console], None]:
     return lambda console: display.job_summary(console, job)
+
+
+def _budget(args: argparse.Namespace) -> dict[str, str] | None:
+    """`?on_budget=` when --on-budget was given (else the gateway's default, pause)."""
+    return {"on_budget": args.on_budget} if args.on_budget else None
 
 
 # --------------------------------------------------------------------------- commands
@@ -120,7 +127,7 @@ def estimate(args: argparse.Namespace, session: Session) -> int:
 
 
 def generate(args: argparse.Namespace, session: Session) -> int:
-    job = session.api.json("POST", f"{API}/jobs", json=brief_from(args))
+    job = session.api.json("POST", f"{API}/jobs", json=brief_from(args), params=_budget(args))
     if not args.wait:
         session.out.emit(job, _summary(job))
         session.out.note(f"follow it: reelsmith status {job['id']}  (or generate --wait)")
@@ -179,11 +186,12 @@ def refine(args: argparse.Namespace, session: Session) -> int:
         "POST",
         job_path(args.job_id, "scenes", str(args.scene), "refine"),
         json={"feedback": args.feedback},
+        params=_budget(args),
     )
     if not args.wait:
         session.out.emit(job, _summary(job))
         return EXIT_OK
-    job = session.follow(job, lambda j: j["status"] != "refining")
+    job = session.follow(job, lambda j: j["status"] not in ("refining", "paused"))
     code = session.finish(job, lambda console: display.storyboard_table(console, job))
     if code == EXIT_OK and job.get("error_message"):
         # A failed refinement keeps the storyboard as it was and says why.
@@ -221,11 +229,11 @@ def checks(args: argparse.Namespace, session: Session) -> int:
 
 
 def render(args: argparse.Namespace, session: Session) -> int:
-    job = session.api.json("POST", job_path(args.job_id, "render"))
+    job = session.api.json("POST", job_path(args.job_id, "render"), params=_budget(args))
     if not args.wait:
         session.out.emit(job, _summary(job))
         return EXIT_OK
-    job = session.follow(job, lambda j: j["status"] != "rendering")
+    job = session.follow(job, lambda j: j["status"] not in ("rendering", "paused"))
     code = session.finish(job, _summary(job))
     if code == EXIT_OK:
         session.out.note(f"download it: reelsmith download {job['id']}")
@@ -355,7 +363,7 @@ def cancel(args: argparse.Namespace, session: Session) -> int:
 
 
 def retry(args: argparse.Namespace, session: Session) -> int:
-    job = session.api.json("POST", job_path(args.job_id, "retry"))
+    job = session.api.json("POST", job_path(args.job_id, "retry"), params=_budget(args))
     if not args.wait:
         session.out.emit(job, _summary(job))
         return EXIT_OK

@@ -25,7 +25,9 @@ STATUS_STYLE = {
     "approved": "cyan",
     "failed": "red",
     "canceled": "yellow",
+    "paused": "magenta",
 }
+PAUSED_STAGE = {"storyboard": "storyboard", "refine": "scene refinement", "render": "render"}
 
 
 def money(value: float | None) -> str:
@@ -36,6 +38,26 @@ def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLE.get(status, "bold"))
 
 
+def pause_text(job: Job) -> str | None:
+    """Why a paused job waits, what waits, and when it goes on; None when not paused."""
+    pause = job.get("paused") if job.get("status") == "paused" else None
+    if not pause:
+        return None
+    why = (
+        "the daily budget is exhausted"
+        if pause.get("reason") == "daily_budget_exhausted"
+        else str(pause.get("reason", "")).replace("_", " ")
+    )
+    what = PAUSED_STAGE.get(pause.get("stage", ""), pause.get("stage", ""))
+    text = f"{why}; the {what} starts {pause.get('resumes', 'later')}"
+    if budget := pause.get("budget"):
+        text += (
+            f" (today: {money(budget['spent_today_usd'])} spent,"
+            f" {money(budget['committed_usd'])} reserved, limit {money(budget['hard_limit_usd'])})"
+        )
+    return text
+
+
 def job_summary(console: Console, job: Job) -> None:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="dim")
@@ -44,6 +66,8 @@ def job_summary(console: Console, job: Job) -> None:
     table.add_row("job", job["id"])
     table.add_row("campaign", job.get("campaign_id", ""))
     table.add_row("status", status_text(job["status"]))
+    if paused := pause_text(job):
+        table.add_row("paused", Text(paused, style=STATUS_STYLE["paused"]))
     table.add_row(
         "progress",
         f"{progress.get('stage', '')} {progress.get('percent', 0):.0f}%"
@@ -83,6 +107,8 @@ def jobs_table(console: Console, jobs: list[Job]) -> None:
         state = status_text(job["status"])
         if job["status"] in ("storyboarding", "refining", "rendering"):
             state.append(f" {progress.get('percent', 0):.0f}%")
+        if job["status"] == "paused" and job.get("paused"):
+            state.append(f" ({job['paused']['stage']}: budget)")
         created = str(job.get("created_at", ""))
         table.add_row(job["id"], state, job.get("campaign_id", ""), created[5:16].replace("T", " "))
     console.print(table)
@@ -186,6 +212,7 @@ class ProgressView:
         self.steps: dict[str, TaskID] = {}
         self.current: str | None = None
         self._last_line: tuple[str, str, str] | None = None
+        self._last_pause: str | None = None
 
     def __enter__(self) -> ProgressView:
         if self.live:
@@ -197,6 +224,10 @@ class ProgressView:
             self.progress.stop()
 
     def update(self, job: Job) -> None:
+        if paused := pause_text(job):
+            self._paused(paused)
+            return
+        self._last_pause = None
         progress = job.get("progress") or {}
         stage = str(progress.get("stage") or job["status"])
         percent = float(progress.get("percent") or 0)
@@ -211,6 +242,17 @@ class ProgressView:
         if match := SCENE_STEP.search(message):
             word, done, total = match.group(1), int(match.group(2)), int(match.group(3))
             self._step(f"{stage}:{word}", f"  {word}s", done, total)
+
+    def _paused(self, text: str) -> None:
+        """A job paused for the budget: no bar moves; say why once, and that it waits."""
+        if text == self._last_pause:
+            return
+        self._last_pause = text
+        self.console.print(
+            Text(f"{'paused':<16} {text}; waiting (Ctrl-C stops waiting, not the job)", "magenta"),
+            highlight=False,
+            soft_wrap=True,
+        )
 
     def _stage(self, stage: str, percent: float, message: str) -> None:
         if self.current is not None and self.current != stage:

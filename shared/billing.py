@@ -1,5 +1,6 @@
 """Billing's contract: the cost and budget events other teams subscribe to, and the
-request/reply bodies of `billing.quote`, `billing.commit` and `billing.summary`.
+request/reply bodies of `billing.quote`, `billing.commit`, `billing.summary`,
+`billing.limits.get` and `billing.limits.set`.
 
 Every model carries `schema_version`. Adding an optional field keeps the version;
 removing, renaming or re-typing a field bumps it. Unknown fields are ignored on input,
@@ -18,7 +19,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from shared.events import Payload, derived_id
 from shared.micro import ErrorBody, ErrorReply
@@ -31,7 +39,8 @@ Unit = Literal[
 ]
 Role = Literal["script", "frame", "clip", "voice"]
 Quality = Literal["standard", "hd"]
-CommitStage = Literal["storyboard", "render"]
+# A refinement redoes one scene's script and frame: paid work reserved like the others.
+CommitStage = Literal["storyboard", "refine", "render"]
 BudgetLevel = Literal["soft", "hard"]
 BudgetStatus = Literal["ok", "soft_exceeded", "hard_exceeded"]
 Outcome = Literal["succeeded", "failed", "canceled"]
@@ -121,6 +130,24 @@ class BudgetAlert(Payload):
     committed_usd: Money = Field(ge=0, description="Estimates of running jobs not yet spent.")
     limit_usd: Money = Field(ge=0, description="The limit that was reached.")
     resets_at: datetime = Field(description="Next UTC midnight.")
+
+
+class BudgetChanged(Payload):
+    """Today's limits changed, or a new UTC day began: paid work held for the budget
+    (paused jobs) may go on now. The envelope's `client_id` is who changed the limits
+    (`billing` for a new day); its `job_id` is empty."""
+
+    subject = "billing.budget.changed"
+
+    schema_version: int = Field(default=SCHEMA_VERSION, ge=1)
+    reason: Literal["limits_changed", "day_rolled_over"]
+    day: date = Field(description="The UTC day whose limits these are.")
+    soft_limit_usd: Money = Field(ge=0)
+    hard_limit_usd: Money = Field(ge=0)
+    changed_by: str | None = Field(
+        default=None, description="The admin who changed the limits (none for a new day)."
+    )
+    occurred_at: datetime
 
 
 # --- request/reply bodies (core NATS) --------------------------------------------------
@@ -216,6 +243,76 @@ class CommitReply(BaseModel):
     retry_after_s: int | None = None
 
 
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
+MAX_LIMIT_USD = 1_000_000.0
+
+
+class LimitsUpdate(BaseModel):
+    """Today's limits as an admin sets them (`PUT /api/v2/billing/budget`)."""
+
+    hard_limit_usd: Money = Field(
+        gt=0,
+        le=MAX_LIMIT_USD,
+        description="Today's hard limit (USD): paid work waits while today's exposure is at it.",
+    )
+    soft_limit_usd: Money | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_LIMIT_USD,
+        description="Today's soft limit (alert only); at most the hard limit. Default: "
+        "today's soft limit, lowered to the new hard limit if it is above it.",
+    )
+    reason: Reason = Field(description="Why, for the audit trail.")
+
+    @field_validator("soft_limit_usd")
+    @classmethod
+    def _soft_below_hard(cls, value: float | None, info: ValidationInfo) -> float | None:
+        hard = info.data.get("hard_limit_usd")
+        if value is not None and hard is not None and value > hard:
+            raise ValueError(f"must not exceed hard_limit_usd ({hard:g})")
+        return value
+
+
+class LimitsChangeRequest(LimitsUpdate):
+    """`billing.limits.set`: today's limits, with who sets them (the gateway fills it)."""
+
+    schema_version: int = SCHEMA_VERSION
+    changed_by: str = Field(min_length=1, max_length=200)
+
+
+class LimitsRequest(BaseModel):
+    """`billing.limits.get`: today's budget, its limits and the recent changes."""
+
+    schema_version: int = SCHEMA_VERSION
+    days: int = Field(default=7, ge=1, le=366, description="Changes of the last N UTC days.")
+
+
+class LimitsChange(BaseModel):
+    """One change of a day's limits, as the audit trail keeps it."""
+
+    day: date
+    changed_by: str
+    changed_at: datetime
+    old_soft_limit_usd: Money
+    old_hard_limit_usd: Money
+    new_soft_limit_usd: Money
+    new_hard_limit_usd: Money
+    reason: str
+
+
+class Limits(BaseModel):
+    """Today's budget with its limits: the configured defaults, or an admin's override."""
+
+    schema_version: int = SCHEMA_VERSION
+    budget: BudgetState
+    default_soft_limit_usd: Money
+    default_hard_limit_usd: Money
+    overridden: bool = Field(description="Whether an admin set today's limits.")
+    changes: list[LimitsChange] = Field(
+        default_factory=list, description="Changes of the last days, newest first."
+    )
+
+
 class SummaryRequest(BaseModel):
     """`client_id=None` asks for every client (admins only: the caller checks)."""
 
@@ -262,6 +359,7 @@ class Summary(BaseModel):
 __all__ = [
     "SCHEMA_VERSION",
     "BudgetAlert",
+    "BudgetChanged",
     "BudgetLevel",
     "BudgetState",
     "BudgetStatus",
@@ -274,6 +372,11 @@ __all__ = [
     "ErrorBody",
     "ErrorReply",
     "JobCostUpdated",
+    "Limits",
+    "LimitsChange",
+    "LimitsChangeRequest",
+    "LimitsRequest",
+    "LimitsUpdate",
     "LineItem",
     "ModelSpend",
     "Quality",

@@ -124,7 +124,8 @@ def adapt(endpoint: Endpoint[Any, Any], service: str, errors: ErrorContract) -> 
             try:
                 body = endpoint.request_type.model_validate_json(request.data)
             except ValidationError as exc:
-                details = exc.errors(include_url=False, include_input=False)
+                # No context: a validator's exception object in it cannot be serialised.
+                details = exc.errors(include_url=False, include_input=False, include_context=False)
                 await respond_error(
                     request, Failure("400", "invalid_request", "invalid request body", details)
                 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -93,6 +93,8 @@ class JobStatus(StrEnum):
     completed = "completed"
     failed = "failed"
     canceled = "canceled"
+    # Accepted, but its next paid stage waits for budget (the job's `paused` says why).
+    paused = "paused"
 
     @property
     def is_final(self) -> bool:
@@ -366,6 +368,32 @@ class CostItem(BaseModel):
     amount_usd: float
 
 
+# The stages a job can be paused before: each is paid work that reserves its money first.
+PausedStage = Literal["storyboard", "refine", "render"]
+PauseReason = Literal["daily_budget_exhausted"]
+
+
+class BudgetSnapshot(BaseModel):
+    """Today's budget as billing reported it when the job was paused."""
+
+    day: date = Field(description="The UTC day the budget is for.")
+    spent_today_usd: float
+    committed_usd: float = Field(description="Reserved by running jobs and not yet spent.")
+    hard_limit_usd: float = Field(description="Today's hard limit (an admin may raise it).")
+    resets_at: datetime = Field(description="The next UTC midnight.")
+
+
+class Pause(BaseModel):
+    """Why a job is `paused`, what waits, and when it goes on by itself."""
+
+    reason: PauseReason = Field(description="`daily_budget_exhausted`: the hard daily limit.")
+    stage: PausedStage = Field(description="The paid stage that starts once the job resumes.")
+    since: datetime
+    message: str = Field(description="The pause in a sentence, for people.")
+    resumes: str = Field(description="When the job goes on without anyone acting.")
+    budget: BudgetSnapshot | None = None
+
+
 class Job(BaseModel):
     """The one representation of a job: POST answer, GET, list, SSE."""
 
@@ -400,6 +428,11 @@ class Job(BaseModel):
     preflight: PreflightReport | None = None
     preflight_override: PreflightOverride | None = Field(
         default=None, description="Set when the storyboard was approved despite errors."
+    )
+    paused: Pause | None = Field(
+        default=None,
+        description="Set while the job is `paused`: the reason, the stage that waits, since "
+        "when, the budget then, and when it resumes by itself.",
     )
     created_at: datetime
     updated_at: datetime

@@ -49,7 +49,7 @@ CONSUMER_SPECS = (
     ("billing", "services.billing.__main__", "job_end_consumer"),
 )
 # Core NATS subscribers that every replica runs (`Bus.subscribe_broadcast`).
-BROADCAST = {"jobs.canceled": ("storyboard", "renderer")}
+BROADCAST = {"jobs.canceled": ("storyboard", "renderer"), "billing.budget.changed": ("gateway",)}
 # Who publishes each event (docs/architecture.md); the test checks every subject has one.
 PRODUCERS = {
     "jobs.created": ("gateway",),
@@ -69,6 +69,7 @@ PRODUCERS = {
     "billing.cost.recorded": ("storyboard", "renderer"),
     "billing.job.cost_updated": ("billing",),
     "billing.budget.alert": ("billing",),
+    "billing.budget.changed": ("billing",),
 }
 
 ENVELOPE_FIELDS = {

@@ -1,6 +1,7 @@
-"""billing.db: the cost ledger and its roll-ups, commitments of running jobs, and the
-budget alerts. Writes take the caller's transaction, so a check and what follows from
-it (a reservation, an alert) commit together."""
+"""billing.db: the cost ledger and its roll-ups, commitments of running jobs, the budget
+alerts, and the limits an admin set for a day with their audit trail. Writes take the
+caller's transaction, so a check and what follows from it (a reservation, an alert, a
+change and its audit row) commit together."""
 
 from __future__ import annotations
 
@@ -10,8 +11,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from services.billing.budget import Exposure, utc_day
-from shared.billing import BudgetAlert, ClientSpend, CostRecorded, DaySpend, ModelSpend
+from services.billing.budget import BudgetLimits, Exposure, utc_day
+from shared.billing import (
+    BudgetAlert,
+    ClientSpend,
+    CostRecorded,
+    DaySpend,
+    LimitsChange,
+    ModelSpend,
+)
 from shared.db import Database, Transaction
 
 
@@ -161,9 +169,11 @@ class Ledger:
         client_id: str,
         stage: str,
         amount_usd: float,
-        estimated_usd: float,
+        estimated_usd: float | None,
         now: datetime,
     ) -> None:
+        """Reserve `amount_usd` under `commit_id`; `estimated_usd` is the job's whole
+        estimate (None keeps the one it has: a refinement is not part of the brief's quote)."""
         # A released key is a new attempt at the stage (a render retried after it failed):
         # it reserves again and the job is open again.
         await tx.execute(
@@ -176,7 +186,8 @@ class Ledger:
         await tx.execute(
             "INSERT INTO job_costs (job_id, client_id, estimated_usd, updated_at)"
             " VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (job_id) DO UPDATE SET estimated_usd = excluded.estimated_usd,"
+            " ON CONFLICT (job_id) DO UPDATE SET"
+            " estimated_usd = COALESCE(excluded.estimated_usd, job_costs.estimated_usd),"
             " outcome = NULL, closed_at = NULL, updated_at = excluded.updated_at",
             (job_id, client_id, estimated_usd, iso(now)),
         )
@@ -242,6 +253,81 @@ class Ledger:
                 "UPDATE budget_alerts SET published_at = ? WHERE event_id = ?",
                 (iso(now), event_id),
             )
+
+    async def limits(
+        self, reader: Reader, day: date, defaults: BudgetLimits
+    ) -> tuple[BudgetLimits, bool]:
+        """The limits of `day`: an admin's override, else `defaults`; and whether overridden."""
+        row = await reader.fetchone(
+            "SELECT soft_usd, hard_usd FROM budget_overrides WHERE day = ?", (day.isoformat(),)
+        )
+        if row is None:
+            return defaults, False
+        return BudgetLimits(soft_usd=row["soft_usd"], hard_usd=row["hard_usd"]), True
+
+    async def set_limits(
+        self,
+        tx: Transaction,
+        day: date,
+        old: BudgetLimits,
+        new: BudgetLimits,
+        *,
+        changed_by: str,
+        reason: str,
+        now: datetime,
+    ) -> LimitsChange:
+        """Set `day`'s limits and audit the change (old → new, who, when, why)."""
+        await tx.execute(
+            "INSERT INTO budget_overrides (day, soft_usd, hard_usd, set_by, set_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (day) DO UPDATE SET soft_usd = excluded.soft_usd,"
+            " hard_usd = excluded.hard_usd, set_by = excluded.set_by, set_at = excluded.set_at",
+            (day.isoformat(), new.soft_usd, new.hard_usd, changed_by, iso(now)),
+        )
+        await tx.execute(
+            "INSERT INTO budget_changes (day, changed_by, changed_at, old_soft, old_hard,"
+            " new_soft, new_hard, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                day.isoformat(),
+                changed_by,
+                iso(now),
+                old.soft_usd,
+                old.hard_usd,
+                new.soft_usd,
+                new.hard_usd,
+                reason,
+            ),
+        )
+        return LimitsChange(
+            day=day,
+            changed_by=changed_by,
+            changed_at=now,
+            old_soft_limit_usd=old.soft_usd,
+            old_hard_limit_usd=old.hard_usd,
+            new_soft_limit_usd=new.soft_usd,
+            new_hard_limit_usd=new.hard_usd,
+            reason=reason,
+        )
+
+    async def limit_changes(self, since: date) -> list[LimitsChange]:
+        """The audit trail of limit changes from `since` (a UTC day) on, newest first."""
+        rows = await self.db.fetchall(
+            "SELECT day, changed_by, changed_at, old_soft, old_hard, new_soft, new_hard, reason"
+            " FROM budget_changes WHERE day >= ? ORDER BY id DESC",
+            (since.isoformat(),),
+        )
+        return [
+            LimitsChange(
+                day=row["day"],
+                changed_by=row["changed_by"],
+                changed_at=row["changed_at"],
+                old_soft_limit_usd=row["old_soft"],
+                old_hard_limit_usd=row["old_hard"],
+                new_soft_limit_usd=row["new_soft"],
+                new_hard_limit_usd=row["new_hard"],
+                reason=row["reason"],
+            )
+            for row in rows
+        ]
 
     async def spend(self, client_id: str | None, start: date, end: date) -> Spend:
         """Roll-ups for `start`..`end` (UTC days, inclusive), one client or all."""

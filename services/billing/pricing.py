@@ -47,12 +47,15 @@ __all__ = [
     "load_pricing",
     "plan_durations",
     "quote",
+    "refine_quote",
     "role_work",
     "units_of",
 ]
 
 # Money is reserved per stage (see budget commits): the storyboard stage writes the script
-# and draws frames; the render stage makes clips and the voice-over.
+# and draws frames; the render stage makes clips and the voice-over. A refinement
+# (`refine_quote`) rewrites one scene and draws its frame again: the storyboard's roles,
+# for one scene.
 STAGE_OF_ROLE: dict[Role, CommitStage] = {
     "script": "storyboard",
     "frame": "storyboard",
@@ -141,6 +144,31 @@ def quote(
 ) -> Quote:
     """The estimate for `request` on `backend`: one line per role and billing unit."""
     scenes = list(scene_durations_s) if scene_durations_s else plan_durations(request.duration_s)
+    items = _line_items(request, backend, table, scenes, lambda role: STAGE_OF_ROLE[role])
+    return _quote_of(request, backend, table, scenes, items)
+
+
+def refine_quote(
+    request: GenerationRequest, backend: str, table: PricingTable, scene_duration_s: float
+) -> Quote:
+    """The estimate of refining one scene of `scene_duration_s`: its script rewritten and
+    its frame drawn again (the storyboard stage's roles, for that scene alone)."""
+    storyboard_roles = {role for role, stage in STAGE_OF_ROLE.items() if stage == "storyboard"}
+    items = [
+        item
+        for item in _line_items(request, backend, table, [scene_duration_s], lambda _: "refine")
+        if item.role in storyboard_roles
+    ]
+    return _quote_of(request, backend, table, [scene_duration_s], items)
+
+
+def _line_items(
+    request: GenerationRequest,
+    backend: str,
+    table: PricingTable,
+    scenes: list[float],
+    stage_of: typing.Callable[[Role], CommitStage],
+) -> list[LineItem]:
     items: list[LineItem] = []
     for role, model_name in sorted(table.tier(backend, request.quality).items(), key=_role_order):
         model = table.models[model_name]
@@ -151,7 +179,7 @@ def quote(
             items.append(
                 LineItem(
                     role=role,
-                    stage=STAGE_OF_ROLE[role],
+                    stage=stage_of(role),
                     model=model_name,
                     unit=unit,
                     units=round(units, 3),
@@ -160,6 +188,16 @@ def quote(
                     detail=work.detail,
                 )
             )
+    return items
+
+
+def _quote_of(
+    request: GenerationRequest,
+    backend: str,
+    table: PricingTable,
+    scenes: list[float],
+    items: list[LineItem],
+) -> Quote:
     return Quote(
         backend=backend,
         quality=request.quality,

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from services.gateway.jobs.commands import JobStore
     from services.gateway.jobs.outbox import OutboxRelay
     from services.gateway.jobs.reaper import Reaper
+    from services.gateway.jobs.resume import Resumer
     from services.gateway.webhooks.dispatcher import WebhookDispatcher
     from services.gateway.webhooks.replicate import SigningSecret
 
@@ -35,6 +36,8 @@ STORE: web.AppKey[JobStore] = web.AppKey("store")
 CACHE: web.AppKey[JobCache] = web.AppKey("cache")
 RELAY: web.AppKey[OutboxRelay] = web.AppKey("relay")
 REAPER: web.AppKey[Reaper] = web.AppKey("reaper")
+# Jobs paused for the daily budget, tried again when billing can take them.
+RESUMER: web.AppKey[Resumer] = web.AppKey("resumer")
 # Outgoing webhooks' delivery loop; the Replicate receiver's signing secret.
 WEBHOOKS: web.AppKey[WebhookDispatcher] = web.AppKey("webhooks")
 REPLICATE_SECRET: web.AppKey[SigningSecret] = web.AppKey("replicate_webhook_secret")

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from services.gateway.appkeys import SETTINGS
 from services.gateway.console import views as console
 from services.gateway.contract import views as contract
+from services.gateway.metrics_port import metrics_apart
 from services.gateway.paths import API, ASSET, ASSETS, DEV_LOGIN, JOB, JOBS, MEDIA_TOKEN
 from services.gateway.views import assets, billing, checks, health, jobs, media, retry, webhooks
 from services.gateway.webhooks import replicate
@@ -47,10 +49,13 @@ def add_routes(app: web.Application) -> None:
     # Money.
     router.add_post(f"{API}/estimate", billing.estimate)
     router.add_get(f"{API}/billing/summary", billing.summary)
+    router.add_get(f"{API}/billing/budget", billing.get_budget)
+    router.add_put(f"{API}/billing/budget", billing.set_budget)
     # Probes and metrics.
     router.add_get("/healthz", health.healthz)
     router.add_get("/readyz", health.readyz)
-    router.add_get("/metrics", health.metrics)
+    if not metrics_apart(app.get(SETTINGS)):  # else on METRICS_PORT (metrics_port.py)
+        router.add_get("/metrics", health.metrics)
     # Webhooks: Replicate's to us, ours to clients.
     router.add_post(replicate.PATH, replicate.receive_replicate_webhook)
     router.add_get(f"{API}/webhooks/secret", webhooks.get_secret)

@@ -78,8 +78,11 @@ async def test_paid_jobs_stop_at_the_hard_limit(nats_server: NatsServer, tmp_pat
         status, job, _ = first
         assert status == 202 and job["estimated_cost"] > 0
 
-        # The next one would overshoot: 429 with Retry-After until UTC midnight.
-        status, body, response = await system.call("POST", "/api/v2/jobs", json=brief)
+        # The next one would overshoot: a caller that prefers a refusal gets 429 with
+        # Retry-After until UTC midnight (by default it would be held: test_budget_pause.py).
+        status, body, response = await system.call(
+            "POST", "/api/v2/jobs?on_budget=reject", json=brief
+        )
         assert status == 429 and body["error"]["code"] == "daily_budget_exhausted"
         retry_after = int(response.headers["Retry-After"])
         now = datetime.now(UTC)

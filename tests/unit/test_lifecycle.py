@@ -1,7 +1,7 @@
 """The job's lifecycle, driven directly: every status change allowed and every other one
 refused, what each client command may do from each status (with the messages clients
-read), retry eligibility, the poll interval, stage names as they are stored, and the
-progress each move writes."""
+read), retry eligibility, pauses over the daily budget and what they resume into, the
+poll interval, stage names as they are stored, and the progress each move writes."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ from services.gateway.jobs.lifecycle import (
     MAX_POLL_MS,
     MIN_POLL_MS,
     NOTIFIED,
+    PAUSED_POLL_MS,
+    PAUSED_STAGES,
+    RESUMED,
+    RESUMES,
     RUNNING,
     STARTED,
     TRANSITIONS,
@@ -35,12 +39,15 @@ from services.gateway.jobs.lifecycle import (
     exporting_progress,
     is_export,
     kind_of,
+    pause_message,
+    paused_progress,
     poll_after_ms,
     queued_progress,
     refining_progress,
     rendered_progress,
     rendering_progress,
     restarted_progress,
+    resumed_status,
     retry_stage,
     running_stage,
     runs,
@@ -83,6 +90,16 @@ ALLOWED = {
     # a client's retry
     (S.failed, S.queued),
     (S.failed, S.rendering),
+    # paid work over the hard daily limit is held: the storyboard of a new job, a
+    # refinement, the render, a retry ...
+    (S.queued, S.paused),
+    (S.storyboard_ready, S.paused),
+    (S.approved, S.paused),
+    (S.failed, S.paused),
+    # ... and resumes into the status its stage starts in
+    (S.paused, S.queued),
+    (S.paused, S.refining),
+    (S.paused, S.rendering),
 }
 PAIRS = list(itertools.product(JobStatus, JobStatus))
 
@@ -127,8 +144,11 @@ def test_the_table_names_every_status_and_the_final_ones_stay_put() -> None:
     assert INITIAL is JobStatus.queued
     # Completed only stays completed (exports); failed only restarts; canceled is the end.
     assert TRANSITIONS[S.completed] == {S.completed}
-    assert TRANSITIONS[S.failed] == {S.queued, S.rendering}
+    assert TRANSITIONS[S.failed] == {S.queued, S.rendering, S.paused}
     assert TRANSITIONS[S.canceled] == frozenset()
+    # A paused job is not final: it resumes or is canceled, nothing else.
+    assert not S.paused.is_final
+    assert TRANSITIONS[S.paused] == {S.queued, S.refining, S.rendering, S.canceled}
 
 
 # --------------------------------------------------------------------------- commands
@@ -148,7 +168,7 @@ SOURCES = {
     Command.approve: {S.storyboard_ready},
     Command.render: {S.approved},
     Command.export: {S.completed},
-    Command.cancel: {s for s in S if not s.is_final},
+    Command.cancel: {s for s in S if not s.is_final},  # paused included
 }
 COMMAND_CASES = list(itertools.product(Command, JobStatus))
 
@@ -222,7 +242,7 @@ def test_running_statuses_and_the_status_each_stage_starts_in() -> None:
         for running, its_stage in RUNNING.items():
             if its_stage == stage:
                 assert allows(running, status)
-    for status in (S.storyboard_ready, S.approved, S.completed, S.failed, S.canceled):
+    for status in (S.storyboard_ready, S.approved, S.completed, S.failed, S.canceled, S.paused):
         assert running_stage(status) is None
     assert runs(S.completed, Stage.export) and not runs(S.rendering, Stage.export)
     assert runs(S.refining, Stage.storyboard, Stage.refine)
@@ -303,22 +323,65 @@ def test_a_retry_names_the_stage_or_says_why_not() -> None:
         retry_stage(a_job(S.failed, None))
 
 
+# --------------------------------------------------------------------------- pauses
+
+
+@pytest.mark.parametrize("stage", PAUSED_STAGES)
+def test_a_paused_stage_resumes_into_the_status_it_starts_in(stage: Stage) -> None:
+    # The held stage starts where its command would have started it ...
+    assert resumed_status(stage) is STARTED[stage]
+    assert allows(S.paused, resumed_status(stage))
+    # ... and the pause says which stage waits and when it goes on by itself.
+    progress = paused_progress(stage)
+    assert progress.stage == "paused" and progress.percent == 0
+    assert progress.message == pause_message(stage)
+    assert progress.message.startswith("paused: the daily budget is exhausted; the ")
+    assert progress.message.endswith(RESUMES)
+    assert stage_label(stage) in progress.message
+
+
+def test_only_paid_job_stages_are_paused() -> None:
+    assert (Stage.storyboard, Stage.refine, Stage.render) == PAUSED_STAGES
+    with pytest.raises(ValueError, match="never paused"):
+        resumed_status(Stage.export)
+    # Each stage is held from the statuses its command (or a retry) starts it in.
+    for source in (S.queued, S.storyboard_ready, S.approved, S.failed):
+        assert allows(source, S.paused)
+    assert paused_progress(Stage.render).model_dump_json() == (
+        '{"stage":"paused","percent":0.0,"message":"paused: the daily budget is exhausted;'
+        " the render starts at UTC midnight, or as soon as an admin raises today's limit\"}"
+    )
+
+
+def test_a_paused_job_takes_only_a_cancel() -> None:
+    assert check_command(S.paused, Command.cancel) is S.canceled
+    # A conflict, not a 403 "approve it first": the job's next stage is already decided.
+    with pytest.raises(Refused) as refused:
+        check_command(S.paused, Command.render)
+    assert not isinstance(refused.value, NotApproved)
+    assert refused.value.message == "cannot render while the job is paused (needs approved)"
+
+
 # --------------------------------------------------------------------------- webhooks, polls
 
 
-def test_webhooks_announce_review_and_the_final_statuses() -> None:
+def test_webhooks_announce_review_pauses_and_the_final_statuses() -> None:
     assert {s: NOTIFIED[s] for s in NOTIFIED} == {
         S.storyboard_ready: "storyboard_ready",
         S.completed: "completed",
         S.failed: "failed",
         S.canceled: "canceled",
+        S.paused: "paused",
     }
+    # A resume is announced as such, whatever status the job then runs in.
+    assert RESUMED == "resumed"
 
 
 @pytest.mark.parametrize("status", list(JobStatus))
 def test_the_poll_interval_stays_within_bounds(status: JobStatus) -> None:
+    highest = PAUSED_POLL_MS if status == S.paused else MAX_POLL_MS
     for percent in (0.0, 10.0, 49.9, 50.0, 99.0, 100.0):
-        assert MIN_POLL_MS <= poll_after_ms(status, percent) <= MAX_POLL_MS
+        assert MIN_POLL_MS <= poll_after_ms(status, percent) <= highest
 
 
 def test_the_poll_interval_follows_the_work() -> None:
@@ -329,6 +392,8 @@ def test_the_poll_interval_follows_the_work() -> None:
     assert poll_after_ms(S.queued) == 3000
     for waiting in (S.storyboard_ready, S.approved, S.completed, S.failed, S.canceled):
         assert poll_after_ms(waiting, 100) == MAX_POLL_MS
+    # Waiting for a new day or an admin: the slowest of all.
+    assert poll_after_ms(S.paused) == PAUSED_POLL_MS == 15000
 
 
 # --------------------------------------------------------------------------- progress

@@ -5,8 +5,9 @@ Example::
     estimate = await request_quote(bus, request, client_id, settings.generation_backend)
     reply = await commit_job(bus, job_id=j, client_id=c, stage="storyboard",
                              request=request, backend=settings.generation_backend)
-    if not reply.accepted:   # 429 daily_budget_exhausted, Retry-After: reply.retry_after_s
+    if not reply.accepted:   # over the hard limit: pause the job (or 429 when asked)
         ...
+    limits = await set_limits(bus, LimitsUpdate(hard_limit_usd=50, reason="launch day"), "ops")
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ from shared.billing import (
     CommitRequest,
     CommitStage,
     ErrorReply,
+    Limits,
+    LimitsChangeRequest,
+    LimitsRequest,
+    LimitsUpdate,
     Quote,
     QuoteRequest,
     Summary,
@@ -35,6 +40,8 @@ from shared.models import CostItem, GenerationRequest
 QUOTE = "billing.quote"
 COMMIT = "billing.commit"
 SUMMARY = "billing.summary"
+LIMITS = "billing.limits.get"
+SET_LIMITS = "billing.limits.set"
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -92,8 +99,10 @@ async def commit_job(
 ) -> CommitReply:
     """Reserve the stage's estimate before starting paid work: `stage="storyboard"` in
     `POST /jobs`, `stage="render"` in `POST /render` (with the storyboard's scene
-    lengths). Safe to retry: the same `commit_id` (default `{job_id}:{stage}`) reserves
-    once. `accepted=False` means 429 `daily_budget_exhausted` with `retry_after_s`."""
+    lengths), `stage="refine"` for a scene's refinement (its one length, and a
+    `commit_id` naming the scene's revision). Safe to retry: the same `commit_id`
+    (default `{job_id}:{stage}`) reserves once. `accepted=False`: the hard daily limit
+    is reached (`retry_after_s` to UTC midnight)."""
     body = CommitRequest(
         job_id=job_id,
         client_id=client_id,
@@ -116,6 +125,19 @@ async def billing_summary(
     """Spend by client, model and day; `client_id=None` is every client (admins only)."""
     body = SummaryRequest(client_id=client_id, day=day, days=days)
     return await _ask(bus, SUMMARY, body, Summary, timeout_s)
+
+
+async def budget_limits(bus: Bus, days: int = 7, timeout_s: float = 5.0) -> Limits:
+    """Today's budget, its limits (configured or an admin's) and the recent changes."""
+    return await _ask(bus, LIMITS, LimitsRequest(days=days), Limits, timeout_s)
+
+
+async def set_limits(
+    bus: Bus, update: LimitsUpdate, changed_by: str, timeout_s: float = 5.0
+) -> Limits:
+    """Set today's limits (admins only: the caller checks), audited by billing."""
+    body = LimitsChangeRequest(**update.model_dump(), changed_by=changed_by)
+    return await _ask(bus, SET_LIMITS, body, Limits, timeout_s)
 
 
 async def _ask(bus: Bus, subject: str, body: BaseModel, reply_type: type[M], timeout_s: float) -> M:

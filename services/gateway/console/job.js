@@ -18,7 +18,10 @@ const STATUS_TEXT = {
   completed: "Completed",
   failed: "Failed",
   canceled: "Canceled",
+  paused: "Paused: waiting for budget",
 };
+// A paused job waits before a stage: its steps show where it will go on.
+const PAUSED_AT = { storyboard: "queued", refine: "refining", render: "rendering" };
 const STEPS = [
   ["brief", "Brief", ["queued"]],
   ["storyboard", "Storyboard", ["storyboarding"]],
@@ -56,6 +59,10 @@ export class JobView {
     });
     this.title = $("#job-title", root);
     this.status = $("#job-status", root);
+    // Why a paused job waits: a line under the status (made here, shown only then).
+    this.pausedNote = h("p", { id: "job-paused", class: "paused-note", role: "status" });
+    this.pausedNote.hidden = true;
+    this.status.closest("p").after(this.pausedNote);
     this.steps = $("#job-steps", root);
     this.progress = $("#job-progress", root);
     this.progressText = $("#job-progress-message", root);
@@ -104,6 +111,7 @@ export class JobView {
     this.title.textContent = `${job.campaign_id} · job ${job.id.slice(0, 8)}`;
     this.status.textContent = STATUS_TEXT[job.status] || job.status;
     this.status.dataset.status = job.status;
+    this.showPause(job);
     this.showSteps(job);
     this.progress.value = job.progress.percent;
     $("#job-progress-bar", this.root).hidden = isFinal(job) && job.progress.stage !== "exporting";
@@ -125,8 +133,37 @@ export class JobView {
     }
   }
 
+  showPause(job) {
+    const pause = job.status === "paused" ? job.paused : null;
+    this.pausedNote.hidden = !pause;
+    if (!pause) {
+      this.pausedNote.replaceChildren();
+      return;
+    }
+    const budget = pause.budget;
+    this.pausedNote.dataset.reason = pause.reason;
+    this.pausedNote.dataset.stage = pause.stage;
+    this.pausedNote.replaceChildren(
+      h("span", { class: "paused-reason" }, pauseReason(pause)),
+      budget
+        ? h(
+            "span",
+            { class: "muted paused-budget" },
+            ` Today: ${money(budget.spent_today_usd)} spent and ${money(budget.committed_usd)}` +
+              ` reserved of ${money(budget.hard_limit_usd)}.`,
+          )
+        : null,
+      h(
+        "span",
+        { class: "muted paused-since" },
+        ` Paused since ${new Date(pause.since).toLocaleString()}; it goes on ${pause.resumes}.`,
+      ),
+    );
+  }
+
   showSteps(job) {
-    const current = STEPS.findIndex(([, , statuses]) => statuses.includes(job.status));
+    const status = job.status === "paused" && job.paused ? PAUSED_AT[job.paused.stage] : job.status;
+    const current = STEPS.findIndex(([, , statuses]) => statuses.includes(status));
     this.steps.replaceChildren(
       ...STEPS.map(([key, label], i) => {
         const state = current < 0 ? "" : i < current ? "done" : i === current ? "current" : "";
@@ -194,4 +231,20 @@ export class JobView {
       else showError(this.actionError, describeError(error));
     }
   }
+}
+
+const PAUSED_STAGE_TEXT = {
+  storyboard: "the storyboard",
+  refine: "the scene refinement",
+  render: "the render",
+};
+
+/** A pause in words: why the job waits and what waits. */
+export function pauseReason(pause) {
+  const what = PAUSED_STAGE_TEXT[pause.stage] || pause.stage;
+  const why =
+    pause.reason === "daily_budget_exhausted"
+      ? "today's budget for paid work is used up"
+      : pause.reason.replace(/_/g, " ");
+  return `Paused before ${what}: ${why}.`;
 }

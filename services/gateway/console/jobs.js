@@ -1,8 +1,22 @@
-// The client's recent jobs (with their checks status), to reopen one.
+// The client's recent jobs (with their checks status, and why a paused one waits), to
+// reopen one; filtered by status.
 
 import { API } from "./api.js";
 import { CHECKS_TEXT } from "./checks.js";
 import { $, describeError, h } from "./dom.js";
+import { pauseReason } from "./job.js";
+
+// The statuses the list can be narrowed to ("" is every job).
+const FILTERS = [
+  ["", "All jobs"],
+  ["paused", "Paused (waiting for budget)"],
+  ["storyboard_ready", "Ready for review"],
+  ["approved", "Approved"],
+  ["rendering", "Rendering"],
+  ["completed", "Completed"],
+  ["failed", "Failed"],
+  ["canceled", "Canceled"],
+];
 
 export class JobsList {
   constructor(root, { api, onOpen }) {
@@ -11,13 +25,29 @@ export class JobsList {
     this.onOpen = onOpen;
     this.list = $("#jobs-list", root);
     this.error = $("#jobs-error", root);
+    this.status = "";
+    this.filter = h(
+      "select",
+      {
+        id: "jobs-filter",
+        onchange: () => {
+          this.status = this.filter.value;
+          this.load().catch(() => {});
+        },
+      },
+      ...FILTERS.map(([value, label]) => h("option", { value }, label)),
+    );
+    this.list.before(
+      h("p", { class: "row" }, h("label", { for: "jobs-filter" }, "Show "), this.filter),
+    );
     // A failure is shown in the list's error line; nothing else to do with it here.
     $("#jobs-refresh", root).addEventListener("click", () => this.load().catch(() => {}));
   }
 
   async load() {
     try {
-      const page = await this.api.get(`${API}/jobs?limit=10`);
+      const only = this.status ? `&status=${encodeURIComponent(this.status)}` : "";
+      const page = await this.api.get(`${API}/jobs?limit=10${only}`);
       this.error.hidden = true;
       this.show(page.items);
       return page;
@@ -30,7 +60,10 @@ export class JobsList {
 
   show(jobs) {
     if (!jobs.length) {
-      this.list.replaceChildren(h("li", { class: "muted" }, "No jobs yet: write a brief below."));
+      const none = this.status
+        ? `No ${this.status.replace(/_/g, " ")} jobs.`
+        : "No jobs yet: write a brief below.";
+      this.list.replaceChildren(h("li", { class: "muted" }, none));
       return;
     }
     this.list.replaceChildren(
@@ -48,6 +81,16 @@ export class JobsList {
             { class: "muted" },
             ` · ${job.status.replace(/_/g, " ")} · ${new Date(job.created_at).toLocaleString()}`,
           ),
+          job.status === "paused" && job.paused
+            ? [
+                " ",
+                h(
+                  "span",
+                  { class: "paused-badge small", dataset: { job: job.id } },
+                  pauseReason(job.paused),
+                ),
+              ]
+            : null,
           job.checks_status
             ? [
                 " ",

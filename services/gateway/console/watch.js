@@ -7,7 +7,8 @@ import { API, ApiError } from "./api.js";
 const FINAL = new Set(["completed", "failed", "canceled"]);
 const SSE_RETRY_MS = 30_000; // after a failed stream, poll this long before trying again
 const MIN_POLL_MS = 1000;
-const MAX_POLL_MS = 10_000;
+// A job paused for the budget asks for 15 s: nothing moves until a new day or an admin.
+const MAX_POLL_MS = 15_000;
 // The gateway reports a finished job as idle (10 s), but an export the user just asked
 // for moves it again: poll at this pace until the export is there.
 const EXPECTING_POLL_MS = 1000;

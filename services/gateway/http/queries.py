@@ -61,6 +61,22 @@ class EstimateQuery(BaseModel):
     )
 
 
+class BudgetQuery(BaseModel):
+    on_budget: Literal["pause", "reject"] = Field(
+        default="pause",
+        description="Paid work over the hard daily limit: `pause` (default) accepts the job "
+        "and holds it (`status: paused`, resumed by itself at UTC midnight or when an admin "
+        "raises today's limit); `reject` answers 429 `daily_budget_exhausted` with "
+        "`Retry-After` instead.",
+    )
+
+
+class LimitsQuery(BaseModel):
+    days: int = Field(
+        default=7, ge=1, le=366, description="Changes of the last N UTC days (today included)."
+    )
+
+
 class SummaryQuery(BaseModel):
     day: date | None = Field(
         default=None, description="One UTC day (YYYY-MM-DD); default the last 30 days."

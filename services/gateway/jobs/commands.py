@@ -1,16 +1,22 @@
 """Commands on a job: each state change written with the event announcing it, in one
-SQLite transaction (the outbox)."""
+SQLite transaction (the outbox). A command that starts paid work the daily budget cannot
+take (create, refine, render: the view asked billing first) is held instead: given a
+`Pause`, it writes the same change with the job `paused` and its request kept for the
+resume loop (`jobs.pauses`)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from services.gateway.clients.billing import Estimate
 from services.gateway.http.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
 from services.gateway.jobs import lifecycle, store
 from services.gateway.jobs.checks import override_for, storyboard_columns
 from services.gateway.jobs.lifecycle import Command
+from services.gateway.jobs.pauses import hold, launch
+from services.gateway.jobs.stage_requests import StageStart
 from services.gateway.jobs.store import JobRecord, cost_items_json, enqueue, event_for, load, write
 from services.gateway.webhooks.queue import load_notifying
 from shared.cursor import InvalidCursor, decode_cursor, encode_cursor
@@ -30,6 +36,7 @@ from shared.models import (
     GenerationRequest,
     Job,
     JobStatus,
+    Pause,
     Storyboard,
     StoryboardEdit,
 )
@@ -81,7 +88,9 @@ class JobStore:
         client_id: str,
         request: GenerationRequest,
         estimate: Estimate | None = None,
+        pause: Pause | None = None,
     ) -> JobRecord:
+        """A new job asking for its storyboard; with `pause`, created and held before it."""
         estimate = estimate or Estimate(total_usd=0.0, items=[])
         async with self.db.transaction() as tx:
             await store.insert(
@@ -93,9 +102,16 @@ class JobStore:
                 estimate.total_usd,
                 estimate.items,
             )
-            for payload in (JobCreated(request=request), StoryboardRequested(request=request)):
-                await enqueue(tx, payload.envelope(job_id=job_id, client_id=client_id))
-            record = await load(tx, job_id)
+            await enqueue(
+                tx, JobCreated(request=request).envelope(job_id=job_id, client_id=client_id)
+            )
+            requested = StoryboardRequested(request=request)
+            if pause is None:
+                await enqueue(tx, requested.envelope(job_id=job_id, client_id=client_id))
+                record = await load(tx, job_id)
+            else:
+                start = StageStart(requested, lifecycle.queued_progress())
+                record = await hold(tx, await load(tx, job_id), start, pause)
         self.on_outbox()
         return record
 
@@ -134,32 +150,36 @@ class JobStore:
         self.on_outbox()
         return record
 
-    async def request_refine(self, job_id: str, index: int, feedback: str) -> JobRecord:
+    @staticmethod
+    def check_refinable(record: JobRecord, index: int) -> Storyboard:
+        """The storyboard whose scene `index` may be refined; 409 when the job's status
+        does not allow a refinement, 404 for a scene it does not have."""
+        require(record, Command.refine)
+        storyboard = storyboard_of(record)
+        if not any(scene.index == index for scene in storyboard.scenes):
+            raise NotFound(f"scene {index} not found (the storyboard has {len(storyboard.scenes)})")
+        return storyboard
+
+    async def request_refine(
+        self, job_id: str, index: int, feedback: str, pause: Pause | None = None
+    ) -> JobRecord:
         async with self.db.transaction() as tx:
             record = await load(tx, job_id)
-            status = require(record, Command.refine)
-            storyboard = storyboard_of(record)
-            if not any(scene.index == index for scene in storyboard.scenes):
-                raise NotFound(
-                    f"scene {index} not found (the storyboard has {len(storyboard.scenes)})"
-                )
-            await store.move(
-                tx,
-                record,
-                status,
-                lifecycle.refining_progress(index),
-                approved=0,
-                approved_at=None,
-                error_message=None,
-            )
+            storyboard = self.check_refinable(record, index)
             refine = SceneRefineRequested(
                 request=record.request,
                 storyboard=storyboard,
                 scene_index=index,
                 feedback=feedback,
             )
-            await enqueue(tx, event_for(record, refine))
-            record = await load(tx, job_id)
+            start = StageStart(refine, lifecycle.refining_progress(index))
+            # A refinement withdraws the approval, whether it runs now or waits.
+            columns = {"approved": 0, "approved_at": None, "error_message": None}
+            if pause is None:
+                await launch(tx, record, start, **columns)
+                record = await load(tx, job_id)
+            else:
+                record = await hold(tx, record, start, pause, **columns)
         self.on_outbox()
         return record
 
@@ -187,23 +207,23 @@ class JobStore:
         """403 while the storyboard is not approved yet, 409 for a job past rendering."""
         return require(record, Command.render)
 
-    async def request_render(self, job_id: str, estimate: Estimate | None = None) -> JobRecord:
+    async def request_render(
+        self, job_id: str, estimate: Estimate | None = None, pause: Pause | None = None
+    ) -> JobRecord:
         async with self.db.transaction() as tx:
             record = await load(tx, job_id)
-            status = self.check_renderable(record)
+            self.check_renderable(record)
             storyboard = storyboard_of(record)
-            await store.move(tx, record, status, lifecycle.rendering_progress(), error_message=None)
-            if estimate is not None and estimate.items:
-                # Re-priced with the approved storyboard's real scene lengths.
-                await write(
-                    tx,
-                    job_id,
-                    estimated_cost=estimate.total_usd,
-                    cost_items=cost_items_json(estimate.items),
-                )
             render = RenderRequested(request=record.request, storyboard=storyboard)
-            await enqueue(tx, event_for(record, render))
-            record = await load(tx, job_id)
+            start = StageStart(render, lifecycle.rendering_progress())
+            # Re-priced with the approved storyboard's real scene lengths (billing prices
+            # the render when it refuses it too).
+            columns = estimate_columns(estimate)
+            if pause is None:
+                await launch(tx, record, start, error_message=None, **columns)
+                record = await load(tx, job_id)
+            else:
+                record = await hold(tx, record, start, pause, error_message=None, **columns)
         self.on_outbox()
         return record
 
@@ -242,6 +262,13 @@ class JobStore:
             record = await load_notifying(tx, job_id, canceled.id)
         self.on_outbox()
         return record
+
+
+def estimate_columns(estimate: Estimate | None) -> dict[str, Any]:
+    """The job's estimate as written when a stage is priced (nothing for free work)."""
+    if estimate is None or not estimate.items:
+        return {}
+    return {"estimated_cost": estimate.total_usd, "cost_items": cost_items_json(estimate.items)}
 
 
 def apply_edit(storyboard: Storyboard, edit: StoryboardEdit) -> Storyboard:

@@ -1,6 +1,7 @@
 """A job's lifecycle, without I/O: its statuses and the moves allowed between them, the
-stages workers run for it, when a failed job may be retried, which statuses a client's
-webhook hears about, how long a poller waits, and the progress each move writes.
+stages workers run for it, when a failed job may be retried, when paid work is held
+(`paused`) and what it resumes into, which statuses a client's webhook hears about, how
+long a poller waits, and the progress each move writes.
 
 Commands, the projection of worker events, the reaper, the dead-letter consumer and a
 client's retry all change a job's status. They ask this module whether they may; the
@@ -119,6 +120,7 @@ INITIAL = JobStatus.queued
 TRANSITIONS: Mapping[JobStatus, frozenset[JobStatus]] = MappingProxyType(
     {
         # Waiting for the first storyboard, then making it (a stuck one is queued again).
+        # Paused at once when the budget cannot take its storyboard.
         JobStatus.queued: frozenset(
             {
                 JobStatus.queued,
@@ -126,6 +128,7 @@ TRANSITIONS: Mapping[JobStatus, frozenset[JobStatus]] = MappingProxyType(
                 JobStatus.storyboard_ready,
                 JobStatus.failed,
                 JobStatus.canceled,
+                JobStatus.paused,
             }
         ),
         JobStatus.storyboarding: frozenset(
@@ -137,13 +140,15 @@ TRANSITIONS: Mapping[JobStatus, frozenset[JobStatus]] = MappingProxyType(
                 JobStatus.canceled,
             }
         ),
-        # Under review: edited, refined scene by scene, approved.
+        # Under review: edited, refined scene by scene (paused when the budget cannot
+        # take the refinement), approved.
         JobStatus.storyboard_ready: frozenset(
             {
                 JobStatus.storyboard_ready,
                 JobStatus.refining,
                 JobStatus.approved,
                 JobStatus.canceled,
+                JobStatus.paused,
             }
         ),
         # A refinement ends back in review, even when it fails; only a storyboard failure
@@ -156,22 +161,29 @@ TRANSITIONS: Mapping[JobStatus, frozenset[JobStatus]] = MappingProxyType(
                 JobStatus.canceled,
             }
         ),
-        # An edit or a refinement withdraws the approval.
+        # An edit or a refinement withdraws the approval; a refinement or the render the
+        # budget cannot take is paused.
         JobStatus.approved: frozenset(
             {
                 JobStatus.storyboard_ready,
                 JobStatus.refining,
                 JobStatus.rendering,
                 JobStatus.canceled,
+                JobStatus.paused,
             }
         ),
         JobStatus.rendering: frozenset(
             {JobStatus.rendering, JobStatus.completed, JobStatus.failed, JobStatus.canceled}
         ),
         JobStatus.completed: frozenset({JobStatus.completed}),
-        # A retry starts the failed stage again: a storyboard is queued, a render renders.
-        JobStatus.failed: frozenset({JobStatus.queued, JobStatus.rendering}),
+        # A retry starts the failed stage again: a storyboard is queued, a render renders;
+        # or the retry waits for budget.
+        JobStatus.failed: frozenset({JobStatus.queued, JobStatus.rendering, JobStatus.paused}),
         JobStatus.canceled: frozenset(),
+        # Held paid work: resumes into the status its stage starts in, or is canceled.
+        JobStatus.paused: frozenset(
+            {JobStatus.queued, JobStatus.refining, JobStatus.rendering, JobStatus.canceled}
+        ),
     }
 )
 
@@ -292,9 +304,34 @@ def retry_stage(job: Job) -> Stage:
     return Stage(job.failed_stage)
 
 
+# --------------------------------------------------------------------------- pauses
+# Paid work the daily budget cannot take is accepted and held: the job is `paused` before
+# the stage, and resumes into the status that stage starts in (`STARTED`) once billing
+# takes it (a new UTC day, or an admin raising today's limit). Only a cancel is asked of
+# a paused job.
+
+PAUSED_STAGES = (Stage.storyboard, Stage.refine, Stage.render)
+RESUMES = "at UTC midnight, or as soon as an admin raises today's limit"
+
+
+def resumed_status(stage: Stage) -> JobStatus:
+    """The status a paused job goes to when its held `stage` starts."""
+    if stage not in PAUSED_STAGES:
+        raise ValueError(f"a {stage_label(stage)} is never paused")
+    return STARTED[stage]
+
+
+def pause_message(stage: Stage) -> str:
+    return f"paused: the daily budget is exhausted; the {stage_label(stage)} starts {RESUMES}"
+
+
+def paused_progress(stage: Stage) -> Progress:
+    return Progress(stage=JobStatus.paused.value, percent=0, message=pause_message(stage))
+
+
 # --------------------------------------------------------------------------- webhooks
 
-WebhookType = Literal["storyboard_ready", "completed", "failed", "canceled"]
+WebhookType = Literal["storyboard_ready", "completed", "failed", "canceled", "paused", "resumed"]
 # The statuses a job's `webhook_url` is told about, and the webhook's type for each.
 NOTIFIED: Mapping[JobStatus, WebhookType] = MappingProxyType(
     {
@@ -302,24 +339,31 @@ NOTIFIED: Mapping[JobStatus, WebhookType] = MappingProxyType(
         JobStatus.completed: "completed",
         JobStatus.failed: "failed",
         JobStatus.canceled: "canceled",
+        JobStatus.paused: "paused",
     }
 )
+# A paused job whose held stage started: announced whatever status it runs in.
+RESUMED: WebhookType = "resumed"
 
 # --------------------------------------------------------------------------- polling
 
 MIN_POLL_MS = 2000
 MAX_POLL_MS = 10000
+# A paused job waits for a new day or an admin: nothing to see for a while.
+PAUSED_POLL_MS = 15000
 
 _MOVING = {JobStatus.storyboarding, JobStatus.refining, JobStatus.rendering}
 
 
 def poll_after_ms(status: JobStatus, percent: float = 0.0) -> int:
     """Short while work moves (shorter near the end), long while the job waits for the
-    user or is finished; always within 2000-10000 ms."""
+    user or is finished, longest while it waits for budget; 2000-10000 ms, 15000 paused."""
     if status in _MOVING:
         return MIN_POLL_MS if percent >= 50 else 3000
     if status == JobStatus.queued:
         return 3000
+    if status == JobStatus.paused:
+        return PAUSED_POLL_MS
     return MAX_POLL_MS
 
 

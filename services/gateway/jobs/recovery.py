@@ -1,6 +1,6 @@
 """A client's retry of a failed job: the failed stage starts again as the job's next
 attempt, with the stage's original request, in one transaction (the request goes out
-through the outbox)."""
+through the outbox), or waits paused when the daily budget cannot take it."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from services.gateway.jobs.lifecycle import Stage, stage_label
 from services.gateway.jobs.stages import Outcome, stage_request, start_again
 from services.gateway.jobs.store import JobRecord, claim_attempt, load
 from shared.db import Database
+from shared.models import Pause
 
 
 def check_retryable(record: JobRecord) -> Stage:
@@ -21,9 +22,9 @@ def check_retryable(record: JobRecord) -> Stage:
         raise refusal(refused, record) from None
 
 
-async def restart_failed(db: Database, job_id: str) -> Outcome:
-    """Start the failed stage again; 409 when the job changed meanwhile (e.g. a concurrent
-    retry won)."""
+async def restart_failed(db: Database, job_id: str, pause: Pause | None = None) -> Outcome:
+    """Start the failed stage again (hold it, given `pause`); 409 when the job changed
+    meanwhile (e.g. a concurrent retry won)."""
     async with db.transaction() as tx:
         record = await load(tx, job_id)
         stage = check_retryable(record)
@@ -34,5 +35,5 @@ async def restart_failed(db: Database, job_id: str) -> Outcome:
         if attempt is None:
             raise Conflict("the job changed while it was being retried; look at it again")
         message = f"retrying the {stage_label(stage)} (attempt {attempt})"
-        updated = await start_again(tx, record, request, attempt, message)
+        updated = await start_again(tx, record, request, attempt, message, pause)
     return Outcome(updated, attempt)

@@ -5,6 +5,10 @@ A stage is a `lifecycle.Stage`: `storyboard`, `refine`, `render`, or `export:<ex
 (exports of one job run side by side, so each is its own stage). The row is written by
 `store.enqueue` in the transaction that queues the request, so it can never disagree with
 what was sent.
+
+`StageStart` is a job-level stage's request with the progress its start writes: what a
+command sends, or, while the job is paused for the budget, what it keeps in `paused_jobs`
+(no row here: nothing was sent) until the stage starts.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from services.gateway.jobs.lifecycle import Stage, export_stage, is_export, kind_of
 from shared.db import NOW_SQL, Transaction
@@ -24,6 +30,7 @@ from shared.events import (
     SceneRefineRequested,
     StoryboardRequested,
 )
+from shared.models import Progress
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,37 @@ class StageRequest:
     @property
     def kind(self) -> Stage:
         return kind_of(self.stage)
+
+
+@dataclass(frozen=True)
+class StageStart:
+    """The request that starts a job-level stage (storyboard, refine, render) and the
+    progress its start writes; kept on a paused job until billing takes the stage."""
+
+    payload: Payload
+    progress: Progress
+
+    @property
+    def stage(self) -> Stage:
+        stage = stage_of(self.payload)
+        if stage is None or is_export(stage):
+            raise ValueError(f"{self.payload.subject} does not start a job-level stage")
+        return Stage(stage)
+
+    def to_json(self) -> str:
+        return orjson.dumps(
+            {
+                "subject": self.payload.subject,
+                "data": self.payload.model_dump(mode="json"),
+                "progress": self.progress.model_dump(mode="json"),
+            }
+        ).decode()
+
+    @classmethod
+    def from_json(cls, text: str) -> StageStart:
+        stored = orjson.loads(text)
+        payload = PAYLOADS[stored["subject"]].model_validate(stored["data"])
+        return cls(payload=payload, progress=Progress.model_validate(stored["progress"]))
 
 
 def stage_of(payload: Payload) -> str | None:

@@ -1,7 +1,8 @@
 """Starting a job's stage again and giving up on it, for the stuck-job reaper, the dead
 letter consumer and a client's retry. Each runs inside the caller's transaction: the row
 update and the event it implies (a new request, or the failure billing and the audit
-hear about) commit together through the outbox.
+hear about) commit together through the outbox. A retry the daily budget cannot take is
+held (`jobs.pauses`): the job is `paused` with the restarted request kept for later.
 
 A new attempt is claimed first with a conditional UPDATE (`store.claim_attempt`): of
 several gateway replicas acting on the same job, exactly one wins; the others change
@@ -14,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.gateway.jobs.lifecycle import (
-    STARTED,
     Stage,
     export_id_of,
     exporting_progress,
@@ -23,9 +23,11 @@ from services.gateway.jobs.lifecycle import (
     storyboard_ready_progress,
     with_message,
 )
+from services.gateway.jobs.pauses import hold, launch
 from services.gateway.jobs.public_errors import public_message
 from services.gateway.jobs.stage_requests import (
     StageRequest,
+    StageStart,
     finish,
     load_request,
     set_retries,
@@ -42,7 +44,7 @@ from shared.events import (
     StoryboardFailed,
     StoryboardRequested,
 )
-from shared.models import JobStatus
+from shared.models import JobStatus, Pause
 
 
 @dataclass(frozen=True)
@@ -71,26 +73,32 @@ async def stage_request(tx: Transaction, record: JobRecord, stage: str) -> Stage
 
 
 async def start_again(
-    tx: Transaction, record: JobRecord, request: StageRequest, attempt: int, message: str
+    tx: Transaction,
+    record: JobRecord,
+    request: StageRequest,
+    attempt: int,
+    message: str,
+    pause: Pause | None = None,
 ) -> JobRecord:
-    """Send `request` again as `attempt`. An export keeps the job's attempt (the job is
-    completed and other exports of it may be running); its copy has a new event id."""
+    """Send `request` again as `attempt` (or, given `pause`, hold it: the job is paused
+    with the attempt claimed and the request kept). An export keeps the job's attempt (the
+    job is completed and other exports of it may be running); its copy has a new event id."""
     payload = request.payload()
     if request.is_export:
         await set_progress(tx, record.job.id, exporting_progress(message))
-    else:
-        await move(
-            tx,
-            record,
-            STARTED[request.kind],
-            restarted_progress(request.kind, message),
-            retry_count=record.job.retry_count + 1,
-            error_message=None,
-            failed_stage=None,
+        await enqueue(
+            tx, payload.envelope(job_id=record.job.id, client_id=record.client_id, attempt=attempt)
         )
-    await enqueue(
-        tx, payload.envelope(job_id=record.job.id, client_id=record.client_id, attempt=attempt)
-    )
+        return await load(tx, record.job.id)
+    start = StageStart(payload, restarted_progress(request.kind, message))
+    columns = {
+        "retry_count": record.job.retry_count + 1,
+        "error_message": None,
+        "failed_stage": None,
+    }
+    if pause is not None:
+        return await hold(tx, record, start, pause, **columns)
+    await launch(tx, record, start, attempt, **columns)
     return await load(tx, record.job.id)
 
 

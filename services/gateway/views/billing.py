@@ -1,29 +1,40 @@
 """The gateway's side of billing: estimates, reserving a stage's money before paid work
-starts (refused with 429 when the daily budget is exhausted), the spend summary."""
+starts (over the hard daily limit the work is held, or refused with 429 when the caller
+asks `?on_budget=reject`), the spend summary, and today's limits (read and set by admins)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from services.gateway.appkeys import BUS, SETTINGS
+from services.gateway.appkeys import BUS, RESUMER, SETTINGS
 from services.gateway.clients.billing import (
     BillingError,
     BillingUnavailable,
     Estimate,
     billing_summary,
-    commit_job,
+    budget_limits,
     request_quote,
+    set_limits,
 )
 from services.gateway.contract import examples
 from services.gateway.contract.operations import ERROR, operation
 from services.gateway.http.bodies import model_response, read_body
-from services.gateway.http.errors import ApiError, BudgetExhausted, Unavailable
+from services.gateway.http.errors import ApiError, BudgetExhausted, Forbidden, Unavailable
 from services.gateway.http.middlewares import principal_of
-from services.gateway.http.queries import EstimateQuery, SummaryQuery, read_query
-from shared.billing import CommitStage, Quote, Summary
-from shared.models import CostItem, GenerationRequest, Storyboard
-
-FREE_BACKEND = "local"
+from services.gateway.http.queries import (
+    BudgetQuery,
+    EstimateQuery,
+    LimitsQuery,
+    SummaryQuery,
+    read_query,
+)
+from services.gateway.jobs.lifecycle import Stage
+from services.gateway.jobs.pauses import pause_for
+from services.gateway.jobs.reservations import Terms
+from services.gateway.jobs.reservations import reserve as reserve_stage
+from shared.billing import Limits, LimitsUpdate, Quote, Summary
+from shared.events import utc_now
+from shared.models import GenerationRequest, Pause
 
 
 def _backend(request: web.Request) -> str:
@@ -31,42 +42,30 @@ def _backend(request: web.Request) -> str:
 
 
 async def reserve(
-    request: web.Request,
-    job_id: str,
-    client_id: str,
-    stage: CommitStage,
-    generation: GenerationRequest,
-    storyboard: Storyboard | None = None,
-) -> Estimate:
-    """Reserve the stage's money with billing; returns the job's whole estimate. Free work
-    needs no billing, so a local job is accepted even while NATS is down."""
-    backend = _backend(request)
-    if backend == FREE_BACKEND:
-        return Estimate(total_usd=0.0, items=[])
-    durations = [scene.duration_s for scene in storyboard.scenes] if storyboard else None
+    request: web.Request, job_id: str, client_id: str, terms: Terms
+) -> tuple[Estimate, Pause | None]:
+    """Reserve the stage's money with billing: the estimate it priced (the job's whole
+    estimate; one scene's for a refinement), and the pause to hold the stage with when
+    the hard daily limit is reached (None when it may start). 429 instead of a pause when
+    the caller asks `?on_budget=reject`; 503 when billing cannot be reached."""
+    on_budget = read_query(request, BudgetQuery).on_budget
     try:
-        reply = await commit_job(
-            request.app[BUS],
-            job_id=job_id,
-            client_id=client_id,
-            stage=stage,
-            request=generation,
-            backend=backend,
-            scene_durations_s=durations,
+        reservation = await reserve_stage(
+            request.app[BUS], _backend(request), job_id, client_id, terms
         )
     except BillingUnavailable as exc:
         raise Unavailable(f"billing is unavailable, paid work cannot start: {exc}") from None
     except BillingError as exc:
         raise ApiError(f"billing refused the request: {exc.message}", {"code": exc.code}) from None
-    if not reply.accepted:
-        retry_after = str(reply.retry_after_s or 60)
+    if reservation.accepted:
+        return reservation.estimate, None
+    if on_budget == "reject":
         raise BudgetExhausted(
             "the daily budget is exhausted; new paid work resumes after UTC midnight",
-            reply.budget.model_dump(mode="json"),
-            headers={"Retry-After": retry_after},
+            reservation.budget.model_dump(mode="json") if reservation.budget else None,
+            headers={"Retry-After": str(reservation.retry_after_s or 60)},
         )
-    items = [CostItem.model_validate(item, from_attributes=True) for item in reply.quote.line_items]
-    return Estimate(total_usd=float(reply.quote.estimated_cost), items=items)
+    return reservation.estimate, pause_for(Stage(terms.stage), reservation.budget, utc_now())
 
 
 @operation(
@@ -111,3 +110,60 @@ async def summary(request: web.Request) -> web.Response:
     except BillingUnavailable as exc:
         raise Unavailable(f"billing is unavailable: {exc}") from None
     return model_response(spend)
+
+
+def _require_admin(request: web.Request) -> str:
+    principal = principal_of(request)
+    if not principal.is_admin:
+        raise Forbidden("only an admin reads or sets the daily budget's limits")
+    return principal.client_id
+
+
+@operation(
+    summary="Today's budget: spend, limits and who changed them (admins)",
+    tags=("billing",),
+    query=LimitsQuery,
+    responses={200: Limits, 400: ERROR, 403: ERROR, 503: ERROR},
+    description="The global daily budget as billing counts it (spent today plus what running "
+    "jobs have reserved), today's soft and hard limits (the configured ones, or an admin's "
+    "override for today), and the audit trail of limit changes. 403 for a client token.",
+)
+async def get_budget(request: web.Request) -> web.Response:
+    _require_admin(request)
+    days = read_query(request, LimitsQuery).days
+    try:
+        limits = await budget_limits(request.app[BUS], days)
+    except BillingUnavailable as exc:
+        raise Unavailable(f"billing is unavailable: {exc}") from None
+    return model_response(limits)
+
+
+@operation(
+    summary="Set today's daily limits (admins; audited)",
+    tags=("billing",),
+    request=LimitsUpdate,
+    request_example={
+        "hard_limit_usd": 250,
+        "soft_limit_usd": 200,
+        "reason": "Launch day: the spring campaign renders today",
+    },
+    responses={200: Limits, 403: ERROR, 503: ERROR},
+    description="Sets the hard (and optionally soft) limit for the current UTC day only; the "
+    "next day starts from the configured `DAILY_BUDGET_*_USD` again. Every change is "
+    "recorded with who, when, old and new limits and the reason (`changes`). Jobs paused "
+    "for the budget are retried at once, oldest first. 403 for a client token; 422 naming "
+    "the field for a limit that is not a positive number, a soft limit above the hard one, "
+    "or a missing reason.",
+)
+async def set_budget(request: web.Request) -> web.Response:
+    admin = _require_admin(request)
+    update = await read_body(request, LimitsUpdate)
+    try:
+        limits = await set_limits(request.app[BUS], update, admin)
+    except BillingUnavailable as exc:
+        raise Unavailable(f"billing is unavailable: {exc}") from None
+    except BillingError as exc:
+        raise ApiError(f"billing refused the change: {exc.message}", {"code": exc.code}) from None
+    # This replica looks at its paused jobs now; billing's announcement wakes the others.
+    request.app[RESUMER].wake()
+    return model_response(limits)

@@ -22,8 +22,9 @@ from services.gateway.contract.operations import (
 from services.gateway.http.bodies import model_response, read_body
 from services.gateway.http.errors import NotFound
 from services.gateway.http.middlewares import principal_of
-from services.gateway.http.queries import JobListQuery, read_query
+from services.gateway.http.queries import BudgetQuery, JobListQuery, read_query
 from services.gateway.jobs.cache import JobCache
+from services.gateway.jobs.reservations import refine_terms, render_terms, storyboard_terms
 from services.gateway.metrics import job_approved, job_created, job_ended
 from services.gateway.paths import job_url
 from services.gateway.views import billing
@@ -59,8 +60,12 @@ JOB_LINKS = (
 RETRY_AFTER = {"Retry-After": Header("Seconds until UTC midnight.", {"type": "integer"})}
 PAID_WORK = (
     "Paid work (the `replicate` backend) first reserves its estimate against the daily "
-    "budget: 429 when it is exhausted, 503 when billing cannot be reached."
+    "budget. Over the hard limit the work is accepted and held: the job is `paused` (its "
+    "`paused` says why and which stage waits) and resumes by itself at UTC midnight or when "
+    "an admin raises today's limit; `?on_budget=reject` answers 429 "
+    "`daily_budget_exhausted` with `Retry-After` instead. 503 when billing cannot be reached."
 )
+BUDGET_REFUSED = Response(ERROR, "`?on_budget=reject` over the hard daily limit.", RETRY_AFTER)
 
 
 @operation(
@@ -69,17 +74,18 @@ PAID_WORK = (
     admission="create",
     request=GenerationRequest,
     request_example=examples.BRIEF,
+    query=BudgetQuery,
     headers=IDEMPOTENCY_KEY,
     responses={
         202: Response(
             Job,
-            "The new job, `queued`.",
+            "The new job, `queued` (`paused` when the daily budget cannot take it yet).",
             headers={"Location": "The job's URL.", **JOB_HEADERS},
             links={target: {"job_id": "$response.body#/id"} for target in JOB_LINKS},
         ),
         400: ERROR,
         409: ERROR,
-        429: Response(ERROR, headers=RETRY_AFTER),
+        429: Response(ERROR, "Too many jobs, or `?on_budget=reject` over budget.", RETRY_AFTER),
         503: ERROR,
     },
     description="Asset ids the brief names (`assets`, `brand.logo_asset_id`, "
@@ -92,10 +98,12 @@ async def create_job(request: web.Request) -> web.Response:
     generation = await resolve_assets(request, generation, principal.client_id)
     await check_webhook_url(request, generation)
     job_id = uuid.uuid4().hex
-    estimated = await billing.reserve(
-        request, job_id, principal.client_id, "storyboard", generation
+    estimated, pause = await billing.reserve(
+        request, job_id, principal.client_id, storyboard_terms(generation)
     )
-    record = await request.app[STORE].create(job_id, principal.client_id, generation, estimated)
+    record = await request.app[STORE].create(
+        job_id, principal.client_id, generation, estimated, pause
+    )
     job_created(generation.platform.value, request.app[SETTINGS].generation_backend)
     entry = remember(request, record)
     response = job_response(entry, status=202)
@@ -114,7 +122,8 @@ async def create_job(request: web.Request) -> web.Response:
         404: ERROR,
     },
     description="Served from the gateway's cache. Poll again after `poll_after_ms` "
-    "(2000-10000, longer while the job waits for you), or follow `/events` instead.",
+    "(2000-10000, longer while the job waits for you; 15000 while it is `paused`), or "
+    "follow `/events` instead.",
 )
 async def get_job(request: web.Request) -> web.Response:
     entry = await visible_job(request)
@@ -175,15 +184,32 @@ async def edit_storyboard(request: web.Request) -> web.Response:
     tags=("jobs",),
     request=RefineRequest,
     request_example=examples.REFINE,
-    responses={202: Job, 404: ERROR, 409: ERROR},
+    query=BudgetQuery,
+    responses={
+        202: Job,
+        400: ERROR,
+        404: ERROR,
+        409: ERROR,
+        429: BUDGET_REFUSED,
+        503: ERROR,
+    },
     description="The job goes `refining`, then back to `storyboard_ready` with the scene's "
-    "new script and frame (`revision` + 1). Clears an approval.",
+    "new script and frame (`revision` + 1). Clears an approval. A refinement is paid work: "
+    + PAID_WORK,
 )
 async def refine_scene(request: web.Request) -> web.Response:
     entry = await visible_job(request)
     refine = await read_body(request, RefineRequest)
     index = int(request.match_info["n"])
-    record = await request.app[STORE].request_refine(entry.job.id, index, refine.feedback)
+    store = request.app[STORE]
+    record = await store.get(entry.job.id)
+    if record is None:
+        # The cache saw it, but the row is gone (deleted meanwhile).
+        raise NotFound(f"job {entry.job.id} not found")
+    storyboard = store.check_refinable(record, index)
+    terms = refine_terms(record.job.id, record.request, storyboard, index)
+    _, pause = await billing.reserve(request, record.job.id, record.client_id, terms)
+    record = await store.request_refine(entry.job.id, index, refine.feedback, pause)
     return job_response(remember(request, record), status=202)
 
 
@@ -224,14 +250,15 @@ async def cancel_job(request: web.Request) -> web.Response:
     summary="Render the approved storyboard into the final videos",
     tags=("jobs",),
     admission="enqueue",
+    query=BudgetQuery,
     headers=IDEMPOTENCY_KEY,
     responses={
-        202: Job,
+        202: Response(Job, "The job, `rendering` (`paused` when the budget cannot take it)."),
         400: ERROR,
         403: ERROR,
         404: ERROR,
         409: ERROR,
-        429: Response(ERROR, headers=RETRY_AFTER),
+        429: Response(ERROR, "Too many jobs, or `?on_budget=reject` over budget.", RETRY_AFTER),
         503: ERROR,
     },
     description="403 until the storyboard is approved; 409 when the job is not "
@@ -245,10 +272,9 @@ async def render_job(request: web.Request) -> web.Response:
         # The cache saw it, but the row is gone (deleted meanwhile).
         raise NotFound(f"job {entry.job.id} not found")
     store.check_renderable(record)
-    estimated = await billing.reserve(
-        request, record.job.id, record.client_id, "render", record.request, record.job.storyboard
-    )
-    record = await store.request_render(entry.job.id, estimated)
+    terms = render_terms(record.request, record.job.storyboard)
+    estimated, pause = await billing.reserve(request, record.job.id, record.client_id, terms)
+    record = await store.request_render(entry.job.id, estimated, pause)
     return job_response(remember(request, record), status=202)
 
 

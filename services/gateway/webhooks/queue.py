@@ -14,7 +14,7 @@ from services.gateway.jobs.store import JobRecord, load
 from services.gateway.webhooks.signing import new_secret
 from shared.checks.findings import ChecksStatus
 from shared.db import NOW_SQL, Database, Transaction
-from shared.models import Job, JobStatus
+from shared.models import Job, JobStatus, Pause
 
 # After a rotation the previous secret still signs (a second signature) this long.
 ROTATION_GRACE_S = 86_400
@@ -58,6 +58,10 @@ class JobWebhook(BaseModel):
         description="On `storyboard_ready` and `completed`: what preflight and QC found "
         "(details: `GET /jobs/{id}/checks`).",
     )
+    paused: Pause | None = Field(
+        default=None,
+        description="On `paused`: why the job waits, for which stage, and when it resumes.",
+    )
     occurred_at: datetime
 
 
@@ -68,12 +72,15 @@ class WebhookSecret(BaseModel):
     rotated_at: datetime | None = None
 
 
-async def queue_job_webhook(tx: Transaction, record: JobRecord, cause_id: str) -> None:
+async def queue_job_webhook(
+    tx: Transaction, record: JobRecord, cause_id: str, kind: WebhookType | None = None
+) -> None:
     """Queue the webhook announcing `record`'s state, if the job has a `webhook_url` and the
-    state is one clients hear about. `cause_id` (the event or command that changed the
-    state) makes the delivery id, so the same change is never queued twice."""
+    state is one clients hear about (or `kind` names the change, e.g. `resumed`).
+    `cause_id` (the event or command that changed the state) makes the delivery id, so
+    the same change is never queued twice."""
     url = record.request.webhook_url
-    kind = NOTIFIED.get(record.job.status)
+    kind = kind or NOTIFIED.get(record.job.status)
     if url is None or kind is None:
         return
     job = record.job
@@ -87,6 +94,7 @@ async def queue_job_webhook(tx: Transaction, record: JobRecord, cause_id: str) -
         error_message=job.error_message,
         video_url=job.video_url,
         checks=ChecksSummary.of(job) if kind in ("storyboard_ready", "completed") else None,
+        paused=job.paused if kind == "paused" else None,
         occurred_at=job.updated_at,
     )
     await tx.execute(
@@ -96,10 +104,12 @@ async def queue_job_webhook(tx: Transaction, record: JobRecord, cause_id: str) -
     )
 
 
-async def load_notifying(tx: Transaction, job_id: str, cause_id: str) -> JobRecord:
+async def load_notifying(
+    tx: Transaction, job_id: str, cause_id: str, kind: WebhookType | None = None
+) -> JobRecord:
     """The job as just written, with its webhook queued in the same transaction."""
     record = await load(tx, job_id)
-    await queue_job_webhook(tx, record, cause_id)
+    await queue_job_webhook(tx, record, cause_id, kind)
     return record
 
 
