@@ -1,7 +1,7 @@
 -- Roll the gateway's app.db back to the v1 schema (migrations/gateway/000_base.sql) from v2
 -- (001_v2_video_generation.sql, 002_gateway_outbox.sql, 003_job_outputs.sql, 004_job_cost_items.sql,
--- 005_webhooks.sql, 006_reliability.sql, 007_checks.sql, 008_seed_index_names.sql of
--- migrations/gateway/, all applied).
+-- 005_webhooks.sql, 006_reliability.sql, 007_checks.sql, 008_seed_index_names.sql,
+-- 009_paused_jobs.sql, 010_scale_indexes.sql of migrations/gateway/, all applied).
 --
 -- Needs SQLite >= 3.35 (ALTER TABLE ... DROP COLUMN); the image's sqlite3 is 3.40. With the
 -- gateway stopped, back up first, then run it with -bail so the first error stops it and the
@@ -14,8 +14,8 @@
 -- v2 too; their status may be one v1 does not know, e.g. storyboard_ready).
 -- Dropped: the v2 columns (storyboards, approval, costs, retries, outputs ...), the v2 indexes
 -- (under 001's names and 008's) and trigger, the outbox, the processed-event ledger, the
--- webhook tables, the stage requests and idempotency keys, the preflight columns.
--- schema_migrations forgets 001-008 (it records bare file names, without the gateway/ folder),
+-- webhook tables, the stage requests and idempotency keys, the preflight columns, the paused
+-- jobs, 010's indexes. schema_migrations forgets 001-010 (it records bare file names, without the gateway/ folder),
 -- so starting v2 again re-applies them and the v1 rows upgrade as they did the first time.
 BEGIN IMMEDIATE;
 
@@ -33,6 +33,15 @@ DROP INDEX IF EXISTS idx_generated_videos_client;
 DROP INDEX IF EXISTS idx_generated_videos_updated;
 DROP INDEX IF EXISTS idx_generated_videos_approved;
 DROP INDEX IF EXISTS idx_generated_videos_client_created;
+-- 010: the job list's filters (its other indexes go with their tables below).
+DROP INDEX IF EXISTS idx_videos_created;
+DROP INDEX IF EXISTS idx_videos_status_created;
+DROP INDEX IF EXISTS idx_videos_campaign_created;
+DROP INDEX IF EXISTS idx_videos_client_status_created;
+DROP INDEX IF EXISTS idx_videos_client_campaign_created;
+
+-- 009: the jobs paused for the budget (with its index).
+DROP TABLE IF EXISTS paused_jobs;
 
 -- 006: stage requests and idempotency keys (with their indexes).
 DROP TABLE IF EXISTS stage_requests;
@@ -73,7 +82,7 @@ DELETE FROM schema_migrations
 WHERE name IN (
     '001_v2_video_generation.sql', '002_gateway_outbox.sql', '003_job_outputs.sql',
     '004_job_cost_items.sql', '005_webhooks.sql', '006_reliability.sql', '007_checks.sql',
-    '008_seed_index_names.sql'
+    '008_seed_index_names.sql', '009_paused_jobs.sql', '010_scale_indexes.sql'
 );
 
 COMMIT;

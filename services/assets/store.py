@@ -101,7 +101,9 @@ class AssetStore:
                 params.append(value)
         if cursor:
             created_at, asset_id = decode_cursor(cursor)
-            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+            # A range first, so the index seeks to the cursor (with the OR alone SQLite reads
+            # every newer entry before it).
+            where.append("created_at <= ? AND (created_at < ? OR id < ?)")
             params += [created_at, created_at, asset_id]
         sql = f"SELECT {COLUMNS} FROM assets"
         if where:

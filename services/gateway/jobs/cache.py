@@ -1,42 +1,63 @@
 """The poll cache: each job's JSON, serialised once per change, with its ETag, plus
-fan-out to SSE listeners. Polls never touch the database while the job is cached."""
+fan-out to SSE listeners. Polls never touch the database while the job is cached.
+
+The cache holds at most `max_bytes` (POLL_CACHE_MAX_BYTES): each job's body plus
+`ENTRY_OVERHEAD_BYTES` of bookkeeping. Past that the least recently used job is dropped,
+and read again from the database the next time it is asked for; a poll, a view of the job
+or a new state of it counts as a use. An entry keeps the JSON, not the `Job` model: the
+model takes about five times the memory of its JSON (24 KB for a typical 4.5 KB job),
+which made 100,000 cached jobs cost 3 GB; `entry.job` parses the body again (~0.1 ms)
+for the few views that need the model."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 from collections import OrderedDict
-from dataclasses import dataclass
 
 from services.gateway.metrics import POLL_CACHE
 from shared.models import Job
 
-CACHE_LIMIT = 100_000
+# An entry's object, its ETag and headers dict, its key and the OrderedDict's node: ~430
+# bytes measured with tracemalloc (bench/README.md, "The poll cache's bound").
+ENTRY_OVERHEAD_BYTES = 500
 
 
-@dataclass(frozen=True)
 class CachedJob:
-    job: Job
-    client_id: str
-    body: bytes
-    etag: str
-    headers: dict[str, str]
+    """One job as the API answers it: the body, its ETag and the response headers."""
+
+    __slots__ = ("body", "client_id", "etag", "headers", "job_id")
+
+    def __init__(self, job_id: str, client_id: str, body: bytes) -> None:
+        self.job_id = job_id
+        self.client_id = client_id
+        self.body = body
+        self.etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+        self.headers = {"ETag": self.etag, "Cache-Control": "no-cache"}
+
+    @property
+    def job(self) -> Job:
+        """The job model, parsed from the body on each access (it is not kept)."""
+        return Job.model_validate_json(self.body)
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + ENTRY_OVERHEAD_BYTES
 
 
 def cached(job: Job, client_id: str) -> CachedJob:
-    body = job.model_dump_json().encode()
-    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    return CachedJob(job=job, client_id=client_id, body=body, etag=etag, headers=headers)
+    return CachedJob(job.id, client_id, job.model_dump_json().encode())
 
 
 class JobCache:
-    def __init__(self, limit: int = CACHE_LIMIT) -> None:
+    def __init__(self, max_bytes: int) -> None:
         self._entries: OrderedDict[str, CachedJob] = OrderedDict()
         self._listeners: dict[str, set[asyncio.Queue[CachedJob | None]]] = {}
-        self.limit = limit
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self.hits = 0
         self.misses = 0
+        self.evictions = 0
 
     def get(self, job_id: str) -> CachedJob | None:
         entry = self._entries.get(job_id)
@@ -44,16 +65,24 @@ class JobCache:
             self.misses += 1
             POLL_CACHE.misses += 1
         else:
+            self._entries.move_to_end(job_id)
             self.hits += 1
             POLL_CACHE.hits += 1
         return entry
 
     def put(self, job: Job, client_id: str) -> CachedJob:
         entry = cached(job, client_id)
+        old = self._entries.pop(job.id, None)
+        if old is not None:
+            self.bytes -= old.size
         self._entries[job.id] = entry
-        self._entries.move_to_end(job.id)
-        while len(self._entries) > self.limit:
-            self._entries.popitem(last=False)
+        self.bytes += entry.size
+        # The newest entry stays even when it alone is over the limit: the caller answers
+        # with it, and the next put evicts it like any other.
+        while self.bytes > self.max_bytes and len(self._entries) > 1:
+            _, evicted = self._entries.popitem(last=False)
+            self.bytes -= evicted.size
+            self.evictions += 1
         for queue in self._listeners.get(job.id, ()):
             queue.put_nowait(entry)
         return entry

@@ -1,14 +1,17 @@
 """The `generated_videos` table, and the only module that reads or writes it: the row
 read into the job model, a job created, a status changed (only as `lifecycle` allows),
-columns written, the scans of the reaper and the admission check, and events queued in
-the outbox within the caller's transaction."""
+columns written, the scans of the reaper, the resume loop and the admission check, and
+events queued in the outbox within the caller's transaction. A paused job's pause and
+held stage live beside its row in `paused_jobs`, written and deleted here with the moves
+into and out of `paused`."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from datetime import UTC
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from pydantic import BaseModel, TypeAdapter
@@ -23,6 +26,7 @@ from services.gateway.jobs.lifecycle import (
     check_transition,
     poll_after_ms,
 )
+from services.gateway.jobs.stage_requests import StageStart
 from services.gateway.paths import check_thumbnail_url, frame_url, poster_url, video_url
 from shared.bus import Bus
 from shared.checks.findings import PreflightOverride, PreflightReport
@@ -33,6 +37,7 @@ from shared.models import (
     GenerationRequest,
     Job,
     JobStatus,
+    Pause,
     Progress,
     Storyboard,
     VideoOutput,
@@ -49,9 +54,16 @@ class JobRecord:
     client_id: str
     request: GenerationRequest
     attempt: int
+    # While the job is paused: the request that starts its held stage.
+    held: StageStart | None = None
 
 
-def record_from(row: sqlite3.Row) -> JobRecord:
+class Reader(Protocol):
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None: ...
+
+
+def record_from(row: sqlite3.Row, paused: sqlite3.Row | None = None) -> JobRecord:
+    """The job of a `generated_videos` row (and of its `paused_jobs` row while paused)."""
     status = JobStatus(row["status"])
     progress = Progress.model_validate_json(row["progress"] or "{}")
     storyboard = None
@@ -88,10 +100,18 @@ def record_from(row: sqlite3.Row) -> JobRecord:
         poll_after_ms=poll_after_ms(status, progress.percent),
         preflight=_optional(PreflightReport, row["preflight"]),
         preflight_override=_optional(PreflightOverride, row["preflight_override"]),
+        paused=_optional(Pause, paused["pause"] if paused else None),
     )
     job.checks_status = checks_status(job)
     request = GenerationRequest.model_validate_json(row["request_json"])
-    return JobRecord(job=job, client_id=row["client_id"], request=request, attempt=row["attempt"])
+    held = StageStart.from_json(paused["held_request"]) if paused else None
+    return JobRecord(
+        job=job,
+        client_id=row["client_id"],
+        request=request,
+        attempt=row["attempt"],
+        held=held,
+    )
 
 
 def _optional(model: type[M], data: str | None) -> M | None:
@@ -103,7 +123,7 @@ def _optional(model: type[M], data: str | None) -> M | None:
 
 async def find(tx: Transaction, job_id: str) -> JobRecord | None:
     row = await tx.fetchone("SELECT * FROM generated_videos WHERE id = ?", (job_id,))
-    return None if row is None else record_from(row)
+    return None if row is None else record_from(row, await _pause_of(tx, row))
 
 
 async def load(tx: Transaction, job_id: str) -> JobRecord:
@@ -116,7 +136,26 @@ async def load(tx: Transaction, job_id: str) -> JobRecord:
 async def get(db: Database, job_id: str) -> JobRecord | None:
     """The job as committed (outside a transaction)."""
     row = await db.fetchone("SELECT * FROM generated_videos WHERE id = ?", (job_id,))
-    return record_from(row) if row else None
+    return record_from(row, await _pause_of(db, row)) if row else None
+
+
+async def _pause_of(reader: Reader, row: sqlite3.Row) -> sqlite3.Row | None:
+    if row["status"] != JobStatus.paused:
+        return None
+    return await reader.fetchone(_PAUSE_SQL + " WHERE job_id = ?", (row["id"],))
+
+
+async def _pauses_of(db: Database, rows: Iterable[sqlite3.Row]) -> Mapping[str, sqlite3.Row]:
+    """The `paused_jobs` rows of the paused ones among `rows` (one query, only if any)."""
+    paused = [row["id"] for row in rows if row["status"] == JobStatus.paused]
+    if not paused:
+        return {}
+    marks = ", ".join("?" for _ in paused)
+    found = await db.fetchall(f"{_PAUSE_SQL} WHERE job_id IN ({marks})", paused)
+    return {row["job_id"]: row for row in found}
+
+
+_PAUSE_SQL = "SELECT job_id, pause, held_request FROM paused_jobs"
 
 
 async def page(
@@ -135,14 +174,17 @@ async def page(
             params.append(value)
     if after:
         created_at, job_id = after
-        where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+        # A range first, so the index seeks to the cursor (with the OR alone SQLite reads
+        # every newer entry before it).
+        where.append("created_at <= ? AND (created_at < ? OR id < ?)")
         params += [created_at, created_at, job_id]
     sql = "SELECT * FROM generated_videos"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
     rows = await db.fetchall(sql, [*params, limit + 1])
-    records = [record_from(row) for row in rows[:limit]]
+    pauses = await _pauses_of(db, rows[:limit])
+    records = [record_from(row, pauses.get(row["id"])) for row in rows[:limit]]
     last = rows[limit - 1] if len(rows) > limit else None
     return records, None if last is None else (last["created_at"], last["id"])
 
@@ -194,6 +236,17 @@ async def stuck_jobs(db: Database, cutoff: str, limit: int) -> list[str]:
     return [row["id"] for row in rows]
 
 
+async def paused_jobs(db: Database, limit: int) -> list[str]:
+    """Paused jobs, the longest paused first: `paused_jobs` read in the order of its
+    `paused_at` index (CROSS JOIN keeps it the outer loop, so nothing is sorted)."""
+    rows = await db.fetchall(
+        "SELECT p.job_id FROM paused_jobs AS p CROSS JOIN generated_videos AS g"
+        " ON g.id = p.job_id WHERE g.status = ? ORDER BY p.paused_at, p.job_id LIMIT ?",
+        (JobStatus.paused, limit),
+    )
+    return [row["job_id"] for row in rows]
+
+
 # --------------------------------------------------------------------------- writing
 
 
@@ -234,11 +287,40 @@ async def move(
 ) -> None:
     """Change the job's status from the one `record` was loaded with (in this transaction),
     with the columns that go with the change; TransitionRefused if the lifecycle does not
-    allow the move."""
+    allow the move. A job leaving `paused` forgets its pause and held stage."""
     check_transition(record.job.status, status)
     if progress is not None:
         columns["progress"] = progress.model_dump_json()
     await _update(tx, record.job.id, status=status, **columns)
+    if record.job.status == JobStatus.paused and status != JobStatus.paused:
+        await tx.execute("DELETE FROM paused_jobs WHERE job_id = ?", (record.job.id,))
+
+
+async def pause(
+    tx: Transaction,
+    record: JobRecord,
+    progress: Progress,
+    paused: Pause,
+    held: StageStart,
+    **columns: Any,
+) -> None:
+    """Move the job to `paused` (as the lifecycle allows) with `columns`, keeping why
+    (`paused`) and the start of the stage it holds until it resumes (`move` out of it)."""
+    check_transition(record.job.status, JobStatus.paused)
+    await _update(
+        tx, record.job.id, status=JobStatus.paused, progress=progress.model_dump_json(), **columns
+    )
+    await tx.execute(
+        "INSERT INTO paused_jobs (job_id, paused_at, pause, held_request) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (job_id) DO UPDATE SET paused_at = excluded.paused_at,"
+        " pause = excluded.pause, held_request = excluded.held_request",
+        (
+            record.job.id,
+            paused.since.astimezone(UTC).isoformat(timespec="microseconds"),
+            paused.model_dump_json(),
+            held.to_json(),
+        ),
+    )
 
 
 async def approve(tx: Transaction, record: JobRecord, progress: Progress) -> None:

@@ -1,0 +1,64 @@
+"""The poll cache stays within its byte budget, drops the job used longest ago first, and
+answers with the job exactly as it was put."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from services.gateway.jobs.cache import ENTRY_OVERHEAD_BYTES, JobCache, cached
+from shared.models import Job, JobStatus, Progress
+
+
+def job(number: int, message: str = "") -> Job:
+    now = datetime(2026, 12, 7, tzinfo=UTC)
+    return Job(
+        id=f"job-{number}",
+        campaign_id="spring",
+        status=JobStatus.storyboarding,
+        progress=Progress(stage="storyboarding", percent=40.0, message=message),
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def test_an_entry_answers_with_the_job_as_it_was_put() -> None:
+    original = job(1, "drawing scene 2 of 5")
+    entry = JobCache(max_bytes=1 << 20).put(original, "client-1")
+    # The body is the API's JSON, and the model read back from it is the same job.
+    assert entry.body == original.model_dump_json().encode()
+    assert entry.job == original
+    assert entry.headers == {"ETag": entry.etag, "Cache-Control": "no-cache"}
+    # The ETag names the body: another state of the job has another one.
+    assert cached(job(1, "drawing scene 3 of 5"), "client-1").etag != entry.etag
+
+
+def test_the_cache_keeps_within_its_bytes_and_drops_the_least_recently_used() -> None:
+    size = cached(job(1), "c").size
+    cache = JobCache(max_bytes=3 * size)
+    for number in (1, 2, 3):
+        cache.put(job(number), "c")
+    assert len(cache) == 3 and cache.bytes == 3 * size
+    # A poll of job 1 makes job 2 the one used longest ago ...
+    assert cache.get("job-1") is not None
+    cache.put(job(4), "c")
+    # ... so job 2 goes, and the cache is back within its budget.
+    assert cache.get("job-2") is None
+    assert all(cache.get(f"job-{n}") is not None for n in (1, 3, 4))
+    assert cache.bytes == 3 * size <= cache.max_bytes and cache.evictions == 1
+
+
+def test_a_new_state_replaces_the_old_one_in_the_count() -> None:
+    cache = JobCache(max_bytes=1 << 20)
+    cache.put(job(1, "short"), "c")
+    entry = cache.put(job(1, "a much longer progress message"), "c")
+    # One entry, counted once, at its new size.
+    assert len(cache) == 1
+    assert cache.bytes == entry.size == len(entry.body) + ENTRY_OVERHEAD_BYTES
+
+
+def test_a_job_larger_than_the_budget_is_still_answered() -> None:
+    cache = JobCache(max_bytes=1)
+    cache.put(job(1), "c")
+    entry = cache.put(job(2), "c")
+    # The newest job stays (its caller answers with it); the older one made room.
+    assert cache.get("job-2") is entry and cache.get("job-1") is None
