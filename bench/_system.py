@@ -122,9 +122,12 @@ def _log_tail(path: Path, lines: int = 40) -> str:
 class Launcher:
     """One `python -m deploy.run_local` process and its temporary data directory."""
 
-    def __init__(self, frame_divisor: int, keep_data: bool) -> None:
+    def __init__(
+        self, frame_divisor: int, keep_data: bool, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.frame_divisor = frame_divisor
         self.keep_data = keep_data
+        self.extra_env = dict(extra_env or {})
         self.data_dir = Path(tempfile.mkdtemp(prefix="reelsmith-bench-"))
         self.log_path = self.data_dir / "launcher.log"
         self.ports = dict(zip(PORT_VARIABLES, free_ports(len(PORT_VARIABLES)), strict=True))
@@ -144,6 +147,7 @@ class Launcher:
             MAX_QUEUED_JOBS_PER_CLIENT="10000",
             PYTHONUNBUFFERED="1",
         )
+        env.update(self.extra_env)
         return env
 
     def start(self) -> None:
@@ -193,12 +197,16 @@ class Launcher:
 
 
 @contextlib.asynccontextmanager
-async def running_system(args: argparse.Namespace) -> AsyncIterator[System]:
+async def running_system(
+    args: argparse.Namespace, extra_env: dict[str, str] | None = None
+) -> AsyncIterator[System]:
+    """The system to bench; `extra_env` is added to a launched system's environment (e.g.
+    where to export traces), and ignored with `--url`."""
     if args.url:
         yield System(url=args.url.rstrip("/"), token=args.token, frame_divisor=args.frame_divisor)
         return
     divisor = args.frame_divisor or DEFAULT_FRAME_DIVISOR
-    launcher = Launcher(divisor, args.keep_data)
+    launcher = Launcher(divisor, args.keep_data, extra_env)
     try:
         launcher.start()
         print(f"bench: starting the system (data in {launcher.data_dir})", flush=True)

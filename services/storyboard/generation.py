@@ -26,6 +26,7 @@ from shared.models import PLATFORM_SIZE, GenerationRequest, Scene, Storyboard, S
 from shared.providers.base import FrameSpec, GenerationBackend, WorkRef
 from shared.providers.tasks import all_or_nothing
 from shared.storage import LocalStorage
+from shared.tracing import span
 from shared.uploads import FONT_EXTENSIONS, IMAGE_EXTENSIONS, find_upload
 
 SceneDone = Callable[[Scene, int, int], Awaitable[None]]
@@ -129,8 +130,10 @@ class StoryboardMaker:
         attempt: int = 1,
     ) -> Storyboard:
         work = WorkRef(job_id, client_id, "storyboard", attempt)
-        assets = await brand_assets(self.storage, client_id, request)
-        storyboard = await self.backend.plan_storyboard(job_id, request, work)
+        with span("storyboard.assets"):
+            assets = await brand_assets(self.storage, client_id, request)
+        with span("storyboard.plan"):
+            storyboard = await self.backend.plan_storyboard(job_id, request, work)
         scenes = storyboard.scenes
         style = storyboard.style or style_of(request)
         limit = asyncio.Semaphore(self.scene_concurrency)
@@ -183,6 +186,19 @@ class StoryboardMaker:
         style: Style,
         assets: BrandAssets,
         work: WorkRef | None = None,
+    ) -> Scene:
+        with span("storyboard.frame", attributes={"reelsmith.scene": scene.index}):
+            return await self._draw(job_id, request, scene, scene_count, style, assets, work)
+
+    async def _draw(
+        self,
+        job_id: str,
+        request: GenerationRequest,
+        scene: Scene,
+        scene_count: int,
+        style: Style,
+        assets: BrandAssets,
+        work: WorkRef | None,
     ) -> Scene:
         size = frame_size(request, self.size_divisor)
         design = scene_design(

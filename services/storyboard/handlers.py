@@ -6,6 +6,7 @@ from pydantic import BaseModel
 
 from services.storyboard.generation import StoryboardMaker
 from services.storyboard.keys import manifest_key
+from services.storyboard.progress import ProgressPacer
 from shared.bus import Bus, TransientError
 from shared.cancel import CancelScope, JobWasCanceled
 from shared.events import (
@@ -20,6 +21,7 @@ from shared.events import (
 from shared.logging import get_logger
 from shared.models import Progress, Scene, Storyboard
 from shared.storage import LocalStorage
+from shared.tracing import span
 
 log = get_logger(__name__)
 
@@ -42,7 +44,11 @@ class StoryboardHandlers:
             await self.bus.publish_follow_up(event, StoryboardCompleted(storyboard=finished))
             return
 
+        pacer = ProgressPacer()
+
         async def on_scene(scene: Scene, done: int, total: int) -> None:
+            if not pacer.due(done, total):
+                return
             progress = Progress(
                 stage="storyboarding",
                 percent=round(100 * done / total, 1),
@@ -66,7 +72,8 @@ class StoryboardHandlers:
             await self.bus.publish_follow_up(event, StoryboardFailed(error_message=_reason(exc)))
             return
         manifest = Manifest(request_event_id=event.id, storyboard=storyboard)
-        await self.storage.put(manifest_key(event.job_id), manifest.model_dump_json().encode())
+        with span("storyboard.save"):
+            await self.storage.put(manifest_key(event.job_id), manifest.model_dump_json().encode())
         await self.bus.publish_follow_up(event, StoryboardCompleted(storyboard=storyboard))
         log.info("storyboard.completed", extra={"scenes": len(storyboard.scenes)})
 

@@ -70,7 +70,8 @@ def compose_frame(
     words = script.split()[:CAPTION_MAX_WORDS]
     if words:
         colours = colours_for(design.style, design.palette)
-        page = caption_page(words, layers.layout, colours, design.brand_font)
+        # A still frame shows no word highlighted: only the video draws the highlights.
+        page = caption_page(words, layers.layout, colours, design.brand_font, highlights=False)
         frame.alpha_composite(page.base.image, (page.base.x, page.base.y))
     for layer in layers.fine_print:
         frame.alpha_composite(layer.image, (layer.x, layer.y))

@@ -241,8 +241,14 @@ class CaptionPage:
 
 
 def caption_page(
-    words: list[str], layout: SceneLayout, colours: Colours, brand_font: str | None
+    words: list[str],
+    layout: SceneLayout,
+    colours: Colours,
+    brand_font: str | None,
+    highlights: bool = True,
 ) -> CaptionPage:
+    """The page's panel with its words; with `highlights`, each word's highlight too (a
+    still frame shows none, and drawing them costs as much as the panel's words)."""
     font = load_font(layout.caption_px, "bold", brand_font)
     x0, y0, x1, y1 = layout.captions
     unit = layout.unit
@@ -266,7 +272,7 @@ def caption_page(
     py = y1 - panel_h  # pinned to the band's bottom: the page grows upwards
     base = _rounded((panel_w, panel_h), round(unit * 2.2), colours.panel, colours.panel_alpha)
     draw = ImageDraw.Draw(base)
-    highlights: list[Layer] = []
+    marks: list[Layer] = []
     bar = max(2, round(unit * 0.5))
     for index, line in enumerate(lines):
         x = (panel_w - widths[index]) // 2
@@ -274,15 +280,16 @@ def caption_page(
         for word in line:
             width = text_width(font, word)
             draw.text((x, y), word, font=font, fill=(*colours.panel_ink, 255))
-            # The spoken word changes colour and is underlined: it reads on the same panel.
-            mark = Image.new("RGBA", (width + 2, row + bar + 2), (0, 0, 0, 0))
-            mark_draw = ImageDraw.Draw(mark)
-            mark_draw.text((1, 0), word, font=font, fill=(*colours.highlight, 255))
-            mark_draw.rectangle((1, row, width, row + bar - 1), fill=(*colours.highlight, 255))
-            highlights.append(Layer(mark, px + x - 1, py + y, "caption", word, colours.highlight))
+            if highlights:
+                # The spoken word changes colour and is underlined: it reads on the same panel.
+                mark = Image.new("RGBA", (width + 2, row + bar + 2), (0, 0, 0, 0))
+                mark_draw = ImageDraw.Draw(mark)
+                mark_draw.text((1, 0), word, font=font, fill=(*colours.highlight, 255))
+                mark_draw.rectangle((1, row, width, row + bar - 1), fill=(*colours.highlight, 255))
+                marks.append(Layer(mark, px + x - 1, py + y, "caption", word, colours.highlight))
             x += width + space
     text = " ".join(words)
-    return CaptionPage(Layer(base, px, py, "caption", text, colours.panel_ink), tuple(highlights))
+    return CaptionPage(Layer(base, px, py, "caption", text, colours.panel_ink), tuple(marks))
 
 
 def button_layer(design: SceneDesign, layout: SceneLayout, colours: Colours) -> Layer | None:

@@ -99,6 +99,10 @@ POWER_WORDS = frozenset(
 )
 
 _fonts = threading.local()
+# Widths measured so far (`text_width`): plain dict operations, safe across the drawing
+# threads under the GIL; about 200 bytes an entry.
+_widths: dict[tuple[object, ...], int] = {}
+WIDTHS_KEPT = 20_000
 
 
 def _load(face: str, brand: str | None, size: int) -> Font:
@@ -152,8 +156,24 @@ def min_headline_cap(size: tuple[int, int]) -> float:
 
 
 def text_width(font: Font, text: str) -> int:
+    """The ink width of `text` set in `font`. Remembered per process (a text layout in
+    FreeType and HarfBuzz is the costliest step of drawing a frame): fitting a headline
+    measures the same lines at each size it tries, and across scenes and jobs the call to
+    action, the small print, the label and the caption sizes recur. Fonts are fixed files
+    (ours, or an upload, which never changes under its key; `load_font` assumes the same)."""
     if not text:
         return 0
+    key = (font.path, font.index, font.size, font.layout_engine, text)
+    width = _widths.get(key)
+    if width is None:
+        width = _measure(font, text)
+        if len(_widths) >= WIDTHS_KEPT:
+            _widths.clear()  # bounded; the hot entries come back within a frame or two
+        _widths[key] = width
+    return width
+
+
+def _measure(font: Font, text: str) -> int:
     left, _, right, _ = font.getbbox(text)
     return int(right - min(0, left))
 
