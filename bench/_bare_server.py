@@ -1,6 +1,8 @@
-"""The poll benchmark's baseline: a bare aiohttp server answering `GET /api/v2/jobs/{job_id}`
-from a dict, with the bytes and headers the gateway sends for that job (no auth, no middleware,
-no cache bookkeeping). `--body-file` is a JSON object mapping job id to the job's JSON text.
+"""The poll and SSE benchmarks' baseline: a bare aiohttp server answering
+`GET /api/v2/jobs/{job_id}` from a dict, with the bytes and headers the gateway sends for that
+job (no auth, no middleware, no cache bookkeeping), and holding
+`GET /api/v2/jobs/{job_id}/events` streams open. `--body-file` is a JSON object mapping job id
+to the job's JSON text.
 
 Example::
 
@@ -20,6 +22,7 @@ from pathlib import Path
 from aiohttp import web
 
 JSON = "application/json"
+KEEP_ALIVE_S = 15
 
 
 def load_bodies(path: Path) -> dict[str, tuple[bytes, str]]:
@@ -43,8 +46,30 @@ def make_app(bodies: dict[str, tuple[bytes, str]]) -> web.Application:
             body=body, content_type=JSON, headers={"ETag": etag, "Cache-Control": "no-cache"}
         )
 
+    async def job_events(request: web.Request) -> web.StreamResponse:
+        """The job's body as the first event, then keep-alives until the client leaves: what
+        an open SSE stream costs aiohttp itself (the reference of `bench/sse.py`)."""
+        found = bodies.get(request.match_info["job_id"])
+        if found is None:
+            return web.Response(status=404, body=b'{"error":{"code":"not_found"}}')
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        await response.write(b"event: job\ndata: " + found[0] + b"\n\n")
+        changes: asyncio.Queue[bytes] = asyncio.Queue()
+        with contextlib.suppress(ConnectionResetError):
+            while True:
+                try:
+                    change = await asyncio.wait_for(changes.get(), KEEP_ALIVE_S)
+                except TimeoutError:
+                    change = b": keep-alive\n\n"
+                await response.write(change)
+        return response
+
     app = web.Application()
     app.router.add_get("/api/v2/jobs/{job_id}", get_job)
+    app.router.add_get("/api/v2/jobs/{job_id}/events", job_events)
     return app
 
 

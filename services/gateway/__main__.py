@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 from aiohttp import web
 
@@ -21,6 +22,12 @@ async def serve(settings: Settings) -> None:
     await runner.setup()
     site = web.TCPSite(runner, settings.gateway_host, settings.gateway_port)
     await site.start()
+    # Everything built at start-up (routes, schemas, the OpenAPI document, imported modules)
+    # lives as long as the process: keep it out of the collector's way, so a full
+    # collection scans what requests allocate, not the whole heap (fewer, shorter pauses
+    # on the poll path's p99).
+    gc.collect()
+    gc.freeze()
     log.info(
         "gateway.listening",
         extra={"url": f"http://{settings.gateway_host}:{settings.gateway_port}"},

@@ -20,12 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
 from services.gateway.appkeys import DB
-from services.gateway.contract.operations import route_operation
+from services.gateway.http.auth import principal_of
 from services.gateway.http.errors import ApiError
-from services.gateway.http.middlewares import principal_of
 from services.gateway.jobs.store import count_running
 from shared.db import Database
 from shared.settings import Settings
@@ -123,22 +121,17 @@ class JobAdmission:
             )
 
 
-def admission_middleware(settings: Settings) -> Middleware:
-    """The back-pressure checks, in front of the views that enqueue work."""
-    admission = JobAdmission(
+def job_admission(settings: Settings) -> JobAdmission:
+    return JobAdmission(
         settings.job_rate_per_minute, settings.job_rate_burst, settings.max_queued_jobs_per_client
     )
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        op = route_operation(request)
-        if op is None or op.admission is None:
-            return await handler(request)
-        client_id = principal_of(request).client_id
-        job_id = request.match_info.get("job_id")
-        await admission.check_queued(request.app[DB], client_id, job_id)
-        if op.admission == "create":
-            admission.take(client_id)
-        return await handler(request)
 
-    return middleware
+async def admit(admission: JobAdmission, request: web.Request, kind: str) -> None:
+    """The back-pressure checks of a view that enqueues work (`@operation(admission=...)`):
+    429 when the client has too many jobs queued, or (`create`) sends new jobs too fast."""
+    client_id = principal_of(request).client_id
+    job_id = request.match_info.get("job_id")
+    await admission.check_queued(request.app[DB], client_id, job_id)
+    if kind == "create":
+        admission.take(client_id)

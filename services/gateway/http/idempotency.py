@@ -30,9 +30,9 @@ from aiohttp.payload import BytesPayload
 from aiohttp.typedefs import Handler
 
 from services.gateway.appkeys import DB, SETTINGS
-from services.gateway.contract.operations import IDEMPOTENCY_HEADER, route_operation
+from services.gateway.contract.operations import IDEMPOTENCY_HEADER
+from services.gateway.http.auth import principal_of
 from services.gateway.http.errors import ApiError, PayloadTooLarge
-from services.gateway.http.middlewares import principal_of
 from services.gateway.http.multipart import FORM_OVERHEAD, READ_CHUNK
 from shared.db import NOW_SQL, Database
 from shared.logging import get_logger
@@ -152,18 +152,15 @@ class IdempotencyStore:
             await tx.execute(f"DELETE FROM idempotency_keys WHERE expires_at < {NOW_SQL}")
 
 
-@web.middleware
-async def idempotency_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def idempotent(request: web.Request, handler: Handler, upload: bool) -> web.StreamResponse:
+    """Run `handler` for a view declared `@operation(idempotent=True)`: once per
+    `Idempotency-Key` (its answer replayed after), or plainly when the request has no key."""
     key = request.headers.get(HEADER)
     if key is None:
-        return await handler(request)
-    op = route_operation(request)
-    if op is None or not op.idempotent:
         return await handler(request)
     if not KEY.match(key):
         raise ApiError(f"{HEADER} must be 1-255 visible ASCII characters")
     client_id = principal_of(request).client_id
-    upload = op.uploads
     path = request.path_qs
     # A JSON body is at most 1 MiB (read() enforces it) and the view reads it again from
     # aiohttp's copy; an upload is not read here.
