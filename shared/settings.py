@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     daily_budget_hard_usd: float = 150.0
     stuck_job_timeout_s: float = 900.0
     max_job_retries: int = 2
+    # Jobs paused for the budget are tried again on billing's announcements (a limit
+    # raised, a new UTC day) and, as a safety net, this often (services/gateway/jobs/resume.py).
+    paused_resume_interval_s: float = Field(default=60.0, gt=0)
     max_upload_bytes: int = 50 * 1024 * 1024
     otel_exporter_otlp_endpoint: str | None = None
     # Also append the JSON log lines to this file (`make run`: data/logs/<service>.jsonl).
@@ -66,9 +69,40 @@ class Settings(BaseSettings):
     # Jobs of one client waiting for or using workers (queued, storyboarding, refining,
     # rendering) at once; more is refused with 429 until some finish.
     max_queued_jobs_per_client: int = Field(default=50, ge=1)
+    # The gateway's poll cache (services/gateway/jobs/cache.py): job bodies kept for
+    # GET /jobs/{id}, least recently used dropped past this many bytes (128 MiB).
+    poll_cache_max_bytes: int = Field(default=134_217_728, ge=1_048_576)
     # Web console: POST /api/v2/dev/token issues a client token for any client id.
     # Development only (`make run` sets DEV_LOGIN=1); never where others can reach it.
     dev_login: bool = False
+
+    # --- Browsers on other origins (services/gateway/http/cors.py) ---
+    # Comma-separated exact origins (`https://app.example.com`) that may call /api/v2 from a
+    # browser; empty = CORS off. `*` is refused at start-up: the API answers with
+    # credentials allowed, which must name each origin.
+    cors_allowed_origins: str = ""
+    # How long a browser may reuse a preflight's answer (Chromium caps it at 7200).
+    cors_max_age_s: int = Field(default=600, ge=0)
+
+    # --- Tokens from an identity provider (services/gateway/http/identity.py, jwks.py) ---
+    # RS*/PS*/ES*/EdDSA bearer tokens are verified against this JWKS; unset = only HS256
+    # tokens signed with JWT_SECRET (which stays required: media tokens derive from it).
+    auth_jwks_url: str | None = None
+    # Required with AUTH_JWKS_URL: a token's `iss` and `aud` must match.
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    # Where the client id and the role are in a token's claims: a claim name, or a dotted
+    # path into nested objects (`realm_access.roles`). A role list containing "admin" (or
+    # the string "admin") is an admin; anything else a client.
+    auth_client_id_claim: str = "sub"
+    auth_role_claim: str = "role"
+    # The key set is fetched again after this long; an unknown `kid` fetches it at once,
+    # but at most once per `min_refresh` (so forged kids cannot flood the provider).
+    auth_jwks_max_age_s: float = Field(default=300.0, gt=0)
+    auth_jwks_min_refresh_s: float = Field(default=30.0, ge=0)
+    auth_jwks_timeout_s: float = Field(default=5.0, gt=0)
+    # Clock skew tolerated on an identity provider's `exp`, `nbf` and `iat`.
+    auth_leeway_s: float = Field(default=30.0, ge=0)
 
     # --- Outgoing webhooks (services/gateway/webhooks/dispatcher.py) ---
     # Comma-separated host names and CIDRs a webhook may reach although they are not

@@ -26,9 +26,11 @@ from services.gateway.background import Loop, background
 from services.gateway.console.views import set_up_console
 from services.gateway.contract.views import Contract
 from services.gateway.handlers import billing_handlers, projection_handlers
-from services.gateway.http.admission import admission_middleware
+from services.gateway.http.admission import job_admission
 from services.gateway.http.auth import TokenVerifier
-from services.gateway.http.idempotency import idempotency_middleware, prune_expired_keys
+from services.gateway.http.cors import Cors
+from services.gateway.http.idempotency import prune_expired_keys
+from services.gateway.http.identity import IdentityProvider
 from services.gateway.http.middlewares import api_middleware
 from services.gateway.jobs.cache import JobCache
 from services.gateway.jobs.commands import JobStore
@@ -36,6 +38,8 @@ from services.gateway.jobs.deadletters import DeadLetters, dead_letter_spec
 from services.gateway.jobs.outbox import OutboxRelay
 from services.gateway.jobs.projection import Projection
 from services.gateway.jobs.reaper import Reaper, announcer
+from services.gateway.jobs.resume import resume_loop
+from services.gateway.metrics_port import metrics_listener
 from services.gateway.routes import add_routes
 from services.gateway.webhooks.dispatcher import WebhookDispatcher
 from services.gateway.webhooks.replicate import replicate_signing_secret
@@ -164,13 +168,17 @@ async def _end_streams(app: web.Application) -> None:
 
 
 def init_app(settings: Settings) -> web.Application:
-    verifier = TokenVerifier(settings.jwt_secret.get_secret_value())
-    # Outermost first: auth and the error shape, then idempotent replays (a replay is
-    # neither rate limited nor counted), then back-pressure.
-    middlewares = [api_middleware(verifier), idempotency_middleware, admission_middleware(settings)]
-    app = web.Application(middlewares=middlewares, client_max_size=MAX_JSON_BODY)
+    verifier = TokenVerifier(
+        settings.jwt_secret.get_secret_value(), IdentityProvider.from_settings(settings)
+    )
+    cors = Cors.from_settings(settings)
+    # One middleware: CORS preflights (no auth, no work), auth and the error shape, then
+    # idempotent replays (a replay is neither rate limited nor counted), then back-pressure.
+    middleware = api_middleware(verifier, cors, job_admission(settings))
+    app = web.Application(middlewares=[middleware], client_max_size=MAX_JSON_BODY)
+    cors.install(app)
     app[SETTINGS] = settings
-    app[CACHE] = JobCache()
+    app[CACHE] = JobCache(settings.poll_cache_max_bytes)
     app[STORAGE] = LocalStorage(settings.video_storage_path)
     app[CONTRACT] = Contract(app)
     set_up_console(app)
@@ -178,11 +186,13 @@ def init_app(settings: Settings) -> web.Application:
     # drains and the database closes.
     app.cleanup_ctx.extend(
         [
+            metrics_listener,
             _database,
             _bus,
             background("outbox-relay", outbox_relay),
             background("projections", projections),
             background("reaper", reaper),
+            background("resumer", resume_loop),
             background("dead-letters", dead_letters),
             background("idempotency-pruning", idempotency_pruning, stop_after_s=5),
             replicate_signing_secret,
