@@ -82,9 +82,12 @@ MEDIA_TOKEN_DESCRIPTION = (
     "at most. It is not a bearer token."
 )
 SECURITY_DESCRIPTION = (
-    "`Authorization: Bearer <JWT>`: HS256, signed with the deployment's `JWT_SECRET`; "
-    "claims `sub` (the client id), `role` (`client` or `admin`), `exp`. A client sees only "
-    "its own jobs and assets; an admin sees every client's."
+    "`Authorization: Bearer <JWT>`: a token from the deployment's identity provider (RS256 "
+    "or ES256, verified against `AUTH_JWKS_URL`, with its `AUTH_ISSUER` and `AUTH_AUDIENCE`) "
+    "or, for development and services, HS256 signed with `JWT_SECRET`. Claims: the client "
+    "id (`sub` unless `AUTH_CLIENT_ID_CLAIM` says otherwise), the role (`role`, or "
+    "`AUTH_ROLE_CLAIM`: `admin` or a list holding it is an admin, anything else a client), "
+    "`exp`. A client sees only its own jobs and assets; an admin sees every client's."
 )
 DESCRIPTION = (
     "The HTTP API of Reelsmith's gateway: submit a brief, follow the storyboard, review and "
