@@ -26,12 +26,13 @@ ENTRY_OVERHEAD_BYTES = 500
 class CachedJob:
     """One job as the API answers it: the body, its ETag and the response headers."""
 
-    __slots__ = ("body", "client_id", "etag", "headers", "job_id")
+    __slots__ = ("body", "client_id", "etag", "final", "headers", "job_id")
 
-    def __init__(self, job_id: str, client_id: str, body: bytes) -> None:
+    def __init__(self, job_id: str, client_id: str, body: bytes, final: bool) -> None:
         self.job_id = job_id
         self.client_id = client_id
         self.body = body
+        self.final = final  # the job is completed, failed or canceled: its stream ends
         self.etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
         self.headers = {"ETag": self.etag, "Cache-Control": "no-cache"}
 
@@ -46,7 +47,7 @@ class CachedJob:
 
 
 def cached(job: Job, client_id: str) -> CachedJob:
-    return CachedJob(job.id, client_id, job.model_dump_json().encode())
+    return CachedJob(job.id, client_id, job.model_dump_json().encode(), job.status.is_final)
 
 
 class JobCache:

@@ -99,7 +99,7 @@ async def check_thumbnail(request: web.Request) -> web.Response:
     )
     storage: LocalStorage = request.app[STORAGE]
     if key is None or not await storage.exists(key):
-        raise NotFound(f"no check thumbnail {name} for job {entry.job.id}")
+        raise NotFound(f"no check thumbnail {name} for job {entry.job_id}")
     return web.Response(
         body=await storage.read(key),
         content_type="image/jpeg",

@@ -175,7 +175,7 @@ async def edit_storyboard(request: web.Request) -> web.Response:
     entry = await visible_job(request)
     edit = await read_body(request, StoryboardEdit)
     await check_scene_clips(request, edit, entry.client_id)
-    record = await request.app[STORE].edit_storyboard(entry.job.id, edit)
+    record = await request.app[STORE].edit_storyboard(entry.job_id, edit)
     return job_response(remember(request, record))
 
 
@@ -202,14 +202,14 @@ async def refine_scene(request: web.Request) -> web.Response:
     refine = await read_body(request, RefineRequest)
     index = int(request.match_info["n"])
     store = request.app[STORE]
-    record = await store.get(entry.job.id)
+    record = await store.get(entry.job_id)
     if record is None:
         # The cache saw it, but the row is gone (deleted meanwhile).
-        raise NotFound(f"job {entry.job.id} not found")
+        raise NotFound(f"job {entry.job_id} not found")
     storyboard = store.check_refinable(record, index)
     terms = refine_terms(record.job.id, record.request, storyboard, index)
     _, pause = await billing.reserve(request, record.job.id, record.client_id, terms)
-    record = await store.request_refine(entry.job.id, index, refine.feedback, pause)
+    record = await store.request_refine(entry.job_id, index, refine.feedback, pause)
     return job_response(remember(request, record), status=202)
 
 
@@ -229,7 +229,7 @@ async def approve_job(request: web.Request) -> web.Response:
     body = await read_body(request, ApproveRequest)
     reason = body.override.reason if body.override is not None else None
     client_id = principal_of(request).client_id
-    record = await request.app[STORE].approve(entry.job.id, client_id, reason)
+    record = await request.app[STORE].approve(entry.job_id, client_id, reason)
     job_approved(record, first_time=entry.job.approved_at is None)
     return job_response(remember(request, record))
 
@@ -241,7 +241,7 @@ async def approve_job(request: web.Request) -> web.Response:
 )
 async def cancel_job(request: web.Request) -> web.Response:
     entry = await visible_job(request)
-    record = await request.app[STORE].cancel(entry.job.id)
+    record = await request.app[STORE].cancel(entry.job_id)
     job_ended(record, request.app[SETTINGS].generation_backend)
     return job_response(remember(request, record))
 
@@ -267,14 +267,14 @@ async def cancel_job(request: web.Request) -> web.Response:
 async def render_job(request: web.Request) -> web.Response:
     entry = await visible_job(request)
     store = request.app[STORE]
-    record = await store.get(entry.job.id)
+    record = await store.get(entry.job_id)
     if record is None:
         # The cache saw it, but the row is gone (deleted meanwhile).
-        raise NotFound(f"job {entry.job.id} not found")
+        raise NotFound(f"job {entry.job_id} not found")
     store.check_renderable(record)
     terms = render_terms(record.request, record.job.storyboard)
     estimated, pause = await billing.reserve(request, record.job.id, record.client_id, terms)
-    record = await store.request_render(entry.job.id, estimated, pause)
+    record = await store.request_render(entry.job_id, estimated, pause)
     return job_response(remember(request, record), status=202)
 
 
@@ -291,7 +291,7 @@ async def render_job(request: web.Request) -> web.Response:
 async def export_job(request: web.Request) -> web.Response:
     entry = await visible_job(request)
     export = await read_body(request, ExportRequest)
-    record = await request.app[STORE].request_export(entry.job.id, export)
+    record = await request.app[STORE].request_export(entry.job_id, export)
     return job_response(remember(request, record), status=202)
 
 
@@ -313,14 +313,14 @@ async def job_events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: the job now, then every change until it is final."""
     entry = await visible_job(request)
     cache: JobCache = request.app[CACHE]
-    queue = cache.listen(entry.job.id)
+    queue = cache.listen(entry.job_id)
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )
     await response.prepare(request)
     try:
         await response.write(b"event: job\ndata: " + entry.body + b"\n\n")
-        while not entry.job.status.is_final:
+        while not entry.final:
             try:
                 update = await asyncio.wait_for(queue.get(), SSE_HEARTBEAT_S)
             except TimeoutError:
@@ -334,5 +334,5 @@ async def job_events(request: web.Request) -> web.StreamResponse:
     except ConnectionResetError:
         pass  # the client went away: normal for a stream
     finally:
-        cache.unlisten(entry.job.id, queue)
+        cache.unlisten(entry.job_id, queue)
     return response
