@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from services.billing.pricing import DEFAULT_PRICING_FILE, load_pricing
-from shared.providers.replicate.client import PredictionState
 from shared.providers.replicate.costs import CostContext, cost_events
+from shared.providers.replicate.prediction import PredictionState
 
 TABLE = load_pricing(DEFAULT_PRICING_FILE)
 CONTEXT = CostContext(job_id="job-1", client_id="client-a", stage="render", scene=2)

@@ -16,30 +16,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
-from replicate.webhook import (
-    InvalidSecretKeyError,
-    InvalidSignatureError,
-    InvalidTimestampError,
-    MissingWebhookBodyError,
-    MissingWebhookHeaderError,
-    Webhooks,
-    WebhookSigningSecret,
-)
 
 from services.gateway.appkeys import BUS, REPLICATE_SECRET, SETTINGS
 from services.gateway.contract.operations import ERROR, Response, operation
 from services.gateway.http.errors import ApiError, NotFound, Unauthorized, Unavailable
 from shared.logging import get_logger
-from shared.providers.replicate.client import ReplicateApi
 from shared.providers.replicate.errors import ProviderError
 from shared.providers.replicate.inbox import prediction_subject
-from shared.providers.replicate.limiter import RequestLimits
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.providers.replicate.client import ReplicateApi
 
 log = get_logger(__name__)
 
@@ -133,6 +125,18 @@ async def receive_replicate_webhook(request: web.Request) -> web.Response:
 async def _verify(app: web.Application, headers: dict[str, str], body: str) -> None:
     secrets = app[REPLICATE_SECRET]
     tolerance = app[SETTINGS].replicate_webhook_tolerance_s
+    # Imported here, not at the top: the Replicate SDK brings httpx, rich and numpy (~60 MB
+    # of the gateway's RSS), and a gateway on the local backend never receives a webhook.
+    from replicate.webhook import (
+        InvalidSecretKeyError,
+        InvalidSignatureError,
+        InvalidTimestampError,
+        MissingWebhookBodyError,
+        MissingWebhookHeaderError,
+        Webhooks,
+        WebhookSigningSecret,
+    )
+
     for refresh in (False, True):
         try:
             secret = await secrets.get(refresh=refresh)
@@ -169,6 +173,10 @@ def _secret_source(settings: Settings) -> tuple[SigningSecret, ReplicateApi | No
     token = settings.replicate_api_token
     if token is None or not token.get_secret_value():
         return SigningSecret(None, None), None
+    # Imported only when a Replicate account is configured (see `_verify`).
+    from shared.providers.replicate.client import ReplicateApi
+    from shared.providers.replicate.limiter import RequestLimits
+
     limits = RequestLimits(
         settings.replicate_create_per_minute, settings.replicate_requests_per_minute
     )

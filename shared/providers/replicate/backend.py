@@ -32,7 +32,7 @@ from shared.providers.replicate.checkpoints import (
     RATE_KEEP_S,
     Checkpoints,
 )
-from shared.providers.replicate.client import PredictionState, ReplicateApi
+from shared.providers.replicate.client import ReplicateApi
 from shared.providers.replicate.costs import Prices
 from shared.providers.replicate.errors import OutputInvalid, ProviderRejected, ScriptInvalid
 from shared.providers.replicate.inbox import WebhookInbox
@@ -58,6 +58,7 @@ from shared.providers.replicate.outputs import (
     image_to_jpeg,
     output_urls,
 )
+from shared.providers.replicate.prediction import PredictionState
 from shared.providers.replicate.predictions import Accepted, PredictionCall, PredictionRunner
 from shared.providers.replicate.script import (
     ScriptAnswer,

@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, Field
 from replicate.client import Client as ReplicateClient
 from replicate.exceptions import ReplicateError
 
@@ -30,6 +29,7 @@ from shared.providers.replicate.errors import (
     redact,
 )
 from shared.providers.replicate.limiter import RateLimiter, RequestLimits
+from shared.providers.replicate.prediction import PredictionState
 from shared.providers.replicate.retries import RetryPolicy
 from shared.providers.replicate.transport import PROVIDER, ReplicateTransport, call
 from shared.settings import Settings
@@ -44,39 +44,8 @@ log = get_logger(__name__)
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 T = TypeVar("T")
-TERMINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
 API_TIMEOUT = httpx.Timeout(10.0, read=30.0, write=30.0, pool=30.0)
 DOWNLOAD_TIMEOUT = httpx.Timeout(10.0, read=60.0, write=30.0, pool=60.0)
-
-
-class PredictionState(BaseModel):
-    """A prediction as the API returns it. Unlike the client's model this accepts any
-    status (`aborted` came in 2025-10) and a missing `model`/`version`."""
-
-    id: str
-    model: str = ""
-    version: str | None = None
-    status: str
-    input: dict[str, Any] | None = None
-    output: Any = None
-    error: str | None = None
-    logs: str | None = None
-    metrics: dict[str, Any] = Field(default_factory=dict)
-    created_at: str | None = None
-    started_at: str | None = None
-    completed_at: str | None = None
-    data_removed: bool = False
-    urls: dict[str, Any] = Field(default_factory=dict)
-
-    @classmethod
-    def of(cls, raw: Any) -> PredictionState:
-        data = raw if isinstance(raw, dict) else raw.dict()
-        data = {**data, "metrics": data.get("metrics") or {}, "urls": data.get("urls") or {}}
-        return cls.model_validate(data)
-
-    @property
-    def terminal(self) -> bool:
-        return self.status in TERMINAL
 
 
 def problem_message(status: int | None, title: str | None, detail: str | None) -> str:

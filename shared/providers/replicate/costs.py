@@ -23,7 +23,8 @@ from typing import Any, Protocol, cast
 
 from shared.billing import CostRecorded, Outcome, Unit
 from shared.events import utc_now
-from shared.providers.replicate.client import PredictionState, parse_time
+from shared.providers.replicate.client import parse_time
+from shared.providers.replicate.prediction import PredictionState
 
 PROVIDER = "replicate"
 

@@ -21,7 +21,7 @@ from nats.aio.subscription import Subscription
 from pydantic import ValidationError
 
 from shared.logging import get_logger
-from shared.providers.replicate.client import PredictionState
+from shared.providers.replicate.prediction import PredictionState
 
 log = get_logger(__name__)
 

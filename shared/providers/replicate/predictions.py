@@ -36,7 +36,7 @@ from shared.providers.replicate.checkpoints import (
     Checkpoints,
     checkpoint_key,
 )
-from shared.providers.replicate.client import PredictionState, ReplicateApi
+from shared.providers.replicate.client import ReplicateApi
 from shared.providers.replicate.costs import CostContext, Prices, cost_events
 from shared.providers.replicate.errors import (
     ContentPolicyRefused,
@@ -50,6 +50,7 @@ from shared.providers.replicate.errors import (
 )
 from shared.providers.replicate.inbox import WebhookInbox
 from shared.providers.replicate.models import ModelInput
+from shared.providers.replicate.prediction import PredictionState
 from shared.providers.replicate.retries import is_content_policy
 from shared.providers.replicate.transport import PROVIDER
 from shared.settings import Settings
