@@ -56,10 +56,13 @@ def test_admission_guards_the_requests_that_put_jobs_before_the_workers(
     }
 
 
-def test_only_the_hot_read_paths_go_untraced(app: web.Application) -> None:
+def test_only_the_hot_read_paths_and_the_long_lived_stream_go_untraced(
+    app: web.Application,
+) -> None:
     untraced = {key for key, op in _operations(app).items() if not op.traced}
     assert untraced == {
         ("GET", "/api/v2/jobs/{job_id}"),
+        ("GET", "/api/v2/jobs/{job_id}/events"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
         ("GET", "/metrics"),

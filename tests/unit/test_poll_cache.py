@@ -3,10 +3,21 @@ answers with the job exactly as it was put."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
-from services.gateway.jobs.cache import ENTRY_OVERHEAD_BYTES, JobCache, cached
+import pytest
+
+from services.gateway.jobs import cache as cache_module
+from services.gateway.jobs.cache import (
+    ENTRY_OVERHEAD_BYTES,
+    KEEP_ALIVE,
+    CachedJob,
+    JobCache,
+    cached,
+)
 from shared.models import Job, JobStatus, Progress
+from tests.support.waiting import eventually
 
 
 def job(number: int, message: str = "") -> Job:
@@ -62,3 +73,36 @@ def test_a_job_larger_than_the_budget_is_still_answered() -> None:
     entry = cache.put(job(2), "c")
     # The newest job stays (its caller answers with it); the older one made room.
     assert cache.get("job-2") is entry and cache.get("job-1") is None
+
+
+async def test_one_timer_sends_every_listener_a_keep_alive_until_none_listen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cache_module, "KEEP_ALIVE_S", 0.02)
+    cache = JobCache(max_bytes=1 << 20)
+    first, second = cache.listen("job-1"), cache.listen("job-2")
+    async with asyncio.timeout(5):
+        assert await first.get() is KEEP_ALIVE
+        assert await second.get() is KEEP_ALIVE
+        # A new state still arrives in between, in order.
+        cache.put(job(1), "client-1")
+        update = await first.get()
+        while update is KEEP_ALIVE:
+            update = await first.get()
+        assert isinstance(update, CachedJob) and update.job_id == "job-1"
+    cache.unlisten("job-1", first)
+    cache.unlisten("job-2", second)
+
+    # Nobody listens: the timer stops at its next tick instead of running forever.
+    async def ticking() -> bool:
+        return cache._ticker is not None
+
+    await eventually(ticking, lambda running: not running, timeout_s=5)
+
+
+async def test_closing_the_listeners_ends_their_streams_and_the_timer() -> None:
+    cache = JobCache(max_bytes=1 << 20)
+    queue = cache.listen("job-1")
+    cache.close_listeners()
+    assert queue.get_nowait() is None
+    assert cache._ticker is None

@@ -18,6 +18,17 @@ from collections import OrderedDict
 from services.gateway.metrics import POLL_CACHE
 from shared.models import Job
 
+# Every open event stream hears something this often, so proxies keep idle streams open.
+KEEP_ALIVE_S = 15.0
+
+
+class KeepAlive:
+    """Put in every listener's queue every `KEEP_ALIVE_S` by one timer for all streams,
+    rather than a timeout per stream (each of those a task and a timer handle while it
+    waits: kilobytes per stream with thousands open)."""
+
+
+KEEP_ALIVE = KeepAlive()
 # An entry's object, its ETag and headers dict, its key and the OrderedDict's node: ~430
 # bytes measured with tracemalloc (bench/README.md, "The poll cache's bound").
 ENTRY_OVERHEAD_BYTES = 500
@@ -46,6 +57,10 @@ class CachedJob:
         return len(self.body) + ENTRY_OVERHEAD_BYTES
 
 
+# What a listener's queue carries: a new state, a keep-alive tick, or None (shutting down).
+Update = CachedJob | KeepAlive | None
+
+
 def cached(job: Job, client_id: str) -> CachedJob:
     return CachedJob(job.id, client_id, job.model_dump_json().encode(), job.status.is_final)
 
@@ -53,7 +68,8 @@ def cached(job: Job, client_id: str) -> CachedJob:
 class JobCache:
     def __init__(self, max_bytes: int) -> None:
         self._entries: OrderedDict[str, CachedJob] = OrderedDict()
-        self._listeners: dict[str, set[asyncio.Queue[CachedJob | None]]] = {}
+        self._listeners: dict[str, set[asyncio.Queue[Update]]] = {}
+        self._ticker: asyncio.TimerHandle | None = None
         self.max_bytes = max_bytes
         self.bytes = 0
         self.hits = 0
@@ -91,18 +107,33 @@ class JobCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def listen(self, job_id: str) -> asyncio.Queue[CachedJob | None]:
-        """A queue of the job's new states; `None` means the gateway is shutting down."""
-        queue: asyncio.Queue[CachedJob | None] = asyncio.Queue()
+    def listen(self, job_id: str) -> asyncio.Queue[Update]:
+        """A queue of the job's new states, `KEEP_ALIVE` every `KEEP_ALIVE_S`, and `None`
+        when the gateway is shutting down."""
+        queue: asyncio.Queue[Update] = asyncio.Queue()
         self._listeners.setdefault(job_id, set()).add(queue)
+        if self._ticker is None:
+            self._ticker = asyncio.get_running_loop().call_later(KEEP_ALIVE_S, self._tick)
         return queue
 
+    def _tick(self) -> None:
+        self._ticker = None
+        if not self._listeners:
+            return
+        for listeners in self._listeners.values():
+            for queue in listeners:
+                queue.put_nowait(KEEP_ALIVE)
+        self._ticker = asyncio.get_running_loop().call_later(KEEP_ALIVE_S, self._tick)
+
     def close_listeners(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
         for listeners in self._listeners.values():
             for queue in listeners:
                 queue.put_nowait(None)
 
-    def unlisten(self, job_id: str, queue: asyncio.Queue[CachedJob | None]) -> None:
+    def unlisten(self, job_id: str, queue: asyncio.Queue[Update]) -> None:
         listeners = self._listeners.get(job_id, set())
         listeners.discard(queue)
         if not listeners:
