@@ -64,6 +64,7 @@ bench: setup
 	command -v wrk >/dev/null 2>&1 || (apt-get update && apt-get install -y wrk)
 	$(PY) bench/pipeline.py
 	$(PY) bench/poll.py
+	$(PY) bench/sse.py
 	$(PY) bench/upload.py
 	$(PY) bench/render.py
 	$(PY) bench/fanout.py
