@@ -242,7 +242,8 @@ async def test_budget_state_reaches_hard_exceeded(nats_server: NatsServer, tmp_p
         assert value("reelsmith_budget_limit_usd", level="hard") == 0.01
         assert 0 < value("reelsmith_budget_committed_usd") <= job["estimated_cost"]
         refused_before = value("reelsmith_budget_commits_total", outcome="refused")
-        status, _, _ = await system.call("POST", "/api/v2/jobs", json=brief)
+        # Over the hard limit new work is held (`paused`) unless the caller asks for a refusal.
+        status, _, _ = await system.call("POST", "/api/v2/jobs?on_budget=reject", json=brief)
         assert status == 429
         assert value("reelsmith_budget_commits_total", outcome="refused") == refused_before + 1
 

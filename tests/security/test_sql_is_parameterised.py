@@ -24,6 +24,7 @@ REVIEWED = {
     "placeholders": "'?, ?, ...' placeholders, one per value",
     "assignments": "jobs.store._update: 'column = ?' for keyword names the code passes",
     "_SELECT": "stage_requests: a constant SELECT",
+    "_PAUSE_SQL": "jobs.store: the constant SELECT of paused_jobs",
     "COLUMNS": "assets.store: the constant column list",
     "sums": "billing.ledger: constant aggregate expressions",
     "where": "constant conditions with '?' placeholders (jobs, billing)",
