@@ -105,18 +105,25 @@ class Recorder:
 
     @contextlib.contextmanager
     def on(self, conn: aiosqlite.Connection) -> Iterator[None]:
-        """Record what runs through `conn.execute` (every query of `shared.db` does)."""
-        execute = conn.execute
+        """Record what runs through `conn.execute` and `conn.execute_fetchall` (every query
+        of `shared.db` does)."""
+        execute, execute_fetchall = conn.execute, conn.execute_fetchall
 
         def recording(sql: str, parameters: Iterable[Any] | None = None) -> Any:
             self.record(sql, parameters)
             return execute(sql, parameters)
 
+        def recording_fetchall(sql: str, parameters: Iterable[Any] | None = None) -> Any:
+            self.record(sql, parameters)
+            return execute_fetchall(sql, parameters)
+
         conn.execute = recording  # type: ignore[method-assign]
+        conn.execute_fetchall = recording_fetchall  # type: ignore[method-assign]
         try:
             yield
         finally:
-            del conn.execute  # the class's method again
+            del conn.execute  # the class's methods again
+            del conn.execute_fetchall
 
 
 def plan(conn: sqlite3.Connection, statement: Statement) -> list[str]:

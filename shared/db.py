@@ -16,9 +16,10 @@ import asyncio
 import contextlib
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import aiosqlite
 
@@ -62,8 +63,7 @@ class Transaction:
         return await self.conn.execute(sql, tuple(params))
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
-        async with self.conn.execute(sql, tuple(params)) as cur:
-            return await cur.fetchone()
+        return _first(await self.conn.execute_fetchall(sql, tuple(params)))
 
     async def claim_event(self, consumer: str, event_id: str) -> bool:
         """Record that `consumer` processed `event_id`; False if it already had."""
@@ -100,22 +100,29 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
-        async with self._write_lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield Transaction(self.conn)
-            except BaseException:
-                await self.conn.execute("ROLLBACK")
-                raise
-            await self.conn.execute("COMMIT")
+        async with self._write_lock, self._begun() as tx:
+            yield tx
 
+    @contextlib.asynccontextmanager
+    async def _begun(self) -> AsyncIterator[Transaction]:
+        """A transaction; the caller holds the write lock."""
+        await self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield Transaction(self.conn)
+            await self.conn.execute("COMMIT")
+        except BaseException:
+            # Also after a failed COMMIT: the connection must not stay inside it.
+            with contextlib.suppress(sqlite3.Error, ValueError):
+                await self.conn.execute("ROLLBACK")
+            raise
+
+    # `execute_fetchall` runs the statement and reads its rows in one trip to aiosqlite's
+    # thread; execute, fetch and close of a cursor are three.
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
-        async with self.conn.execute(sql, tuple(params)) as cur:
-            return await cur.fetchone()
+        return _first(await self.conn.execute_fetchall(sql, tuple(params)))
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        async with self.conn.execute(sql, tuple(params)) as cur:
-            return list(await cur.fetchall())
+        return list(await self.conn.execute_fetchall(sql, tuple(params)))
 
     async def ping(self) -> bool:
         try:
@@ -162,6 +169,104 @@ class Database:
         table, column = match.groups()
         async with tx.conn.execute(f"PRAGMA table_info({table})") as cur:
             return any(row["name"] == column for row in await cur.fetchall())
+
+
+T = TypeVar("T")
+Work = Callable[[Transaction], Awaitable[T]]
+
+
+@dataclass
+class _Queued(Generic[T]):
+    work: Work[T]
+    done: asyncio.Future[T]
+
+
+class GroupCommit:
+    """Group commit: many concurrent writers' work, each a function of a transaction, run
+    in one transaction, one BEGIN/COMMIT (and one hold of the write lock) per group.
+
+    Each caller gets its own result only once the group is committed, so whatever it
+    does next (ack a message, answer a request) follows a durable write. When one work
+    raises, the group is rolled back and each work runs again in a transaction of its
+    own: the one that fails alone raises to its caller, the others commit. A work must
+    therefore only act through `tx` (it may run twice). Works run in arrival order.
+
+    Example::
+
+        group = GroupCommit(db)
+        record = await group.run(lambda tx: project(tx, event))  # committed when returned
+    """
+
+    def __init__(self, db: Database, max_group: int = 64) -> None:
+        self.db = db
+        self.max_group = max_group
+        self._queue: list[_Queued[Any]] = []
+        self._draining: asyncio.Task[None] | None = None
+        self.groups = 0
+
+    async def run(self, work: Work[T]) -> T:
+        queued: _Queued[T] = _Queued(work, asyncio.get_running_loop().create_future())
+        self._queue.append(queued)
+        if self._draining is None:
+            self._draining = asyncio.create_task(self._drain())
+        return await queued.done
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                await self._run_group()
+        finally:
+            self._draining = None
+            for queued in self._queue:
+                queued.done.cancel()
+
+    async def _run_group(self) -> None:
+        async with self.db._write_lock:
+            # Taken once the lock is ours: whoever queued while we waited joins the group.
+            group = [q for q in self._queue[: self.max_group] if not q.done.done()]
+            del self._queue[: self.max_group]
+            try:
+                await self._commit(group)
+            except BaseException:
+                for queued in group:
+                    queued.done.cancel()
+                raise
+
+    async def _commit(self, group: list[_Queued[Any]]) -> None:
+        if not group:
+            return
+        self.groups += 1
+        try:
+            async with self.db._begun() as tx:
+                results = [await queued.work(tx) for queued in group]
+        except Exception as exc:
+            if len(group) == 1:
+                _settle(group[0], error=exc)
+                return
+            for queued in group:
+                try:
+                    async with self.db._begun() as tx:
+                        result = await queued.work(tx)
+                except Exception as one:
+                    _settle(queued, error=one)
+                else:
+                    _settle(queued, result)
+            return
+        for queued, result in zip(group, results, strict=True):
+            _settle(queued, result)
+
+
+def _settle(queued: _Queued[Any], result: Any = None, error: Exception | None = None) -> None:
+    if queued.done.done():
+        return  # its caller was cancelled (e.g. at shutdown)
+    if error is not None:
+        queued.done.set_exception(error)
+    else:
+        queued.done.set_result(result)
+
+
+def _first(rows: Iterable[sqlite3.Row]) -> sqlite3.Row | None:
+    return next(iter(rows), None)
 
 
 def _strip_comments(statement: str) -> str:

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     # Videos are rendered at the platform's size divided by this (tests use small videos).
     render_scale_divisor: int = 1
     render_workers: int = 2
-    storyboard_concurrency: int = 4
+    storyboard_concurrency: int = 16
     scene_concurrency: int = 3
     consumer_ack_wait_s: float = 30.0
     consumer_max_deliver: int = 5

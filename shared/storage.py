@@ -51,20 +51,32 @@ class LocalStorage:
     def path(self, key: str) -> Path:
         return self.root / check_key(key)
 
+    def put_sync(self, key: str, data: bytes) -> int:
+        """`put` of bytes, blocking: for code already on a worker thread (drawing a frame
+        and storing it is then one thread hop, not two)."""
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+        try:
+            partial.write_bytes(data)
+            os.replace(partial, target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return len(data)
+
     async def put(self, key: str, data: bytes | AsyncIterable[bytes]) -> int:
+        if isinstance(data, bytes):
+            return await asyncio.to_thread(self.put_sync, key, data)
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
         written = 0
         try:
-            if isinstance(data, bytes):
-                await asyncio.to_thread(partial.write_bytes, data)
-                written = len(data)
-            else:
-                with partial.open("wb") as fh:
-                    async for chunk in data:
-                        await asyncio.to_thread(fh.write, chunk)
-                        written += len(chunk)
+            with partial.open("wb") as fh:
+                async for chunk in data:
+                    await asyncio.to_thread(fh.write, chunk)
+                    written += len(chunk)
             os.replace(partial, target)
         except BaseException:
             partial.unlink(missing_ok=True)

@@ -204,7 +204,10 @@ class StoryboardMaker:
         design = scene_design(
             job_id, request, scene, style, assets, size, generative=self.draws_pictures
         )
+        # A refined scene keeps its frame key: after a reorder, scene n may own scene_m.jpg.
+        key = scene.image_key or frame_key(job_id, scene.index)
         plate: str | None = None
+        product, plate_bytes = assets.product, None
         if self.draws_pictures:
             spec = FrameSpec(
                 job_id=job_id,
@@ -217,18 +220,24 @@ class StoryboardMaker:
             )
             picture = await self.backend.generate_frame(spec)  # the model's image, no text
             plate_bytes = await asyncio.to_thread(plate_jpeg, design, assets.product, picture)
-            # Like the frame, a refined scene keeps its plate key (see below).
+            # Like the frame, a refined scene keeps its plate key.
             plate = scene.plate_key or plate_key(job_id, scene.index)
             await self.storage.put(plate, plate_bytes)
-            # Pillow releases the GIL while it draws and encodes, so threads overlap scenes.
-            jpeg = await asyncio.to_thread(
-                storyboard_frame, design, scene.script, None, plate_bytes, assets.logo
-            )
-        else:
-            jpeg = await asyncio.to_thread(
-                storyboard_frame, design, scene.script, assets.product, None, assets.logo
-            )
-        # A refined scene keeps its frame key: after a reorder, scene n may own scene_m.jpg.
-        key = scene.image_key or frame_key(job_id, scene.index)
-        await self.storage.put(key, jpeg)
+            product = None
+        # Pillow releases the GIL while it draws and encodes, so threads overlap scenes;
+        # drawn and stored in one trip to a thread (each hop costs the loop a wake-up).
+        await asyncio.to_thread(
+            self._draw_and_store, key, design, scene.script, product, plate_bytes, assets.logo
+        )
         return scene.model_copy(update={"image_key": key, "plate_key": plate})
+
+    def _draw_and_store(
+        self,
+        key: str,
+        design: SceneDesign,
+        script: str,
+        product: bytes | None,
+        picture: bytes | None,
+        logo: Path | None,
+    ) -> None:
+        self.storage.put_sync(key, storyboard_frame(design, script, product, picture, logo))

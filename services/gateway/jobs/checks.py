@@ -13,6 +13,7 @@ from services.gateway.http.errors import Conflict
 from shared.checks.findings import (
     ChecksStatus,
     PreflightOverride,
+    PreflightReport,
     worst,
 )
 from shared.checks.preflight import preflight
@@ -23,10 +24,17 @@ class PreflightFailed(Conflict):
     code = "preflight_failed"
 
 
-def storyboard_columns(request: GenerationRequest, storyboard: Storyboard) -> dict[str, Any]:
-    """The columns a new or changed storyboard writes: itself, its preflight, and no
-    override (an override was about the storyboard it approved)."""
-    report = preflight(request, storyboard).model_copy(update={"checked_at": datetime.now(UTC)})
+def preflighted(request: GenerationRequest, storyboard: Storyboard) -> PreflightReport:
+    """The storyboard's preflight, stamped now."""
+    return preflight(request, storyboard).model_copy(update={"checked_at": datetime.now(UTC)})
+
+
+def storyboard_columns(
+    request: GenerationRequest, storyboard: Storyboard, report: PreflightReport | None = None
+) -> dict[str, Any]:
+    """The columns a new or changed storyboard writes: itself, its preflight (`report`,
+    or made here), and no override (an override was about the storyboard it approved)."""
+    report = report or preflighted(request, storyboard)
     return {
         "storyboard_data": storyboard.model_dump_json(
             exclude={"scenes": {"__all__": {"image_url"}}}

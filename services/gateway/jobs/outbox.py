@@ -2,6 +2,12 @@
 
 A crash between publish and mark re-publishes the same event id, which JetStream's
 de-duplication window (or the consumer's processed-event ledger) absorbs.
+
+Marking runs beside the next publish, not before it: the mark needs the write lock, which
+requests and the projection queue for under load, and new jobs' rows must not wait for
+it (woken by every commit that queued rows, the relay sends them within a SELECT and a
+PubAck). Rows published and not yet marked are skipped by the next pass; a mark that fails
+leaves its rows to be published again, which de-duplication absorbs.
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self.published = 0
         self.prune_throttle = PruneThrottle(PRUNE_EVERY_S)
+        # Published, their mark not yet committed.
+        self._marking: set[str] = set()
+        self._marks: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
         self._wake.set()
@@ -43,6 +52,17 @@ class OutboxRelay:
         return int(row["n"]) if row else 0
 
     async def run(self, stop: asyncio.Event) -> None:
+        try:
+            await self._relay(stop)
+        finally:
+            await self.settled()
+
+    async def settled(self) -> None:
+        """Wait for the marks under way."""
+        if self._marks:
+            await asyncio.wait(set(self._marks))
+
+    async def _relay(self, stop: asyncio.Event) -> None:
         failures = 0
         while not stop.is_set():
             try:
@@ -59,11 +79,13 @@ class OutboxRelay:
                 self._wake.clear()
 
     async def relay_once(self) -> int:
+        """Publish up to `BATCH` unsent rows and start marking them; how many were sent."""
         rows = await self.db.fetchall(
             "SELECT id, subject, headers, payload FROM outbox WHERE published_at IS NULL"
             " ORDER BY created_at, rowid LIMIT ?",
-            (BATCH,),
+            (BATCH + len(self._marking),),
         )
+        rows = [row for row in rows if row["id"] not in self._marking][:BATCH]
         if not rows:
             return 0
         await asyncio.gather(
@@ -73,14 +95,25 @@ class OutboxRelay:
             )
         )
         ids = [row["id"] for row in rows]
-        async with self.db.transaction() as tx:
-            await tx.execute(
-                f"UPDATE outbox SET published_at = {NOW_SQL}"
-                f" WHERE id IN ({','.join('?' * len(ids))})",
-                ids,
-            )
+        self._marking.update(ids)
+        mark = asyncio.create_task(self._mark(ids))
+        self._marks.add(mark)
+        mark.add_done_callback(self._marks.discard)
         self.published += len(ids)
         return len(ids)
+
+    async def _mark(self, ids: list[str]) -> None:
+        try:
+            async with self.db.transaction() as tx:
+                await tx.execute(
+                    f"UPDATE outbox SET published_at = {NOW_SQL}"
+                    f" WHERE id IN ({','.join('?' * len(ids))})",
+                    ids,
+                )
+        except Exception as exc:
+            log.warning("outbox.mark_failed", extra={"rows": len(ids), "error": repr(exc)})
+        finally:
+            self._marking.difference_update(ids)
 
     async def prune(self) -> bool:
         """Forget rows published more than `KEEP_PUBLISHED_S` ago, at most once every

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 import orjson
@@ -137,6 +137,12 @@ async def get(db: Database, job_id: str) -> JobRecord | None:
     """The job as committed (outside a transaction)."""
     row = await db.fetchone("SELECT * FROM generated_videos WHERE id = ?", (job_id,))
     return record_from(row, await _pause_of(db, row)) if row else None
+
+
+async def request_of(db: Database, job_id: str) -> GenerationRequest | None:
+    """The job's brief, outside any transaction: it never changes once the job exists."""
+    row = await db.fetchone("SELECT request_json FROM generated_videos WHERE id = ?", (job_id,))
+    return None if row is None else GenerationRequest.model_validate_json(row["request_json"])
 
 
 async def _pause_of(reader: Reader, row: sqlite3.Row) -> sqlite3.Row | None:
@@ -284,16 +290,41 @@ async def move(
     status: JobStatus,
     progress: Progress | None = None,
     **columns: Any,
-) -> None:
+) -> datetime | None:
     """Change the job's status from the one `record` was loaded with (in this transaction),
     with the columns that go with the change; TransitionRefused if the lifecycle does not
-    allow the move. A job leaving `paused` forgets its pause and held stage."""
+    allow the move. A job leaving `paused` forgets its pause and held stage. Returns the
+    new `updated_at` (None when there is no such row)."""
     check_transition(record.job.status, status)
     if progress is not None:
         columns["progress"] = progress.model_dump_json()
-    await _update(tx, record.job.id, status=status, **columns)
+    updated_at = await _update(tx, record.job.id, status=status, **columns)
     if record.job.status == JobStatus.paused and status != JobStatus.paused:
         await tx.execute("DELETE FROM paused_jobs WHERE job_id = ?", (record.job.id,))
+    return updated_at
+
+
+def rewritten(record: JobRecord, updated_at: datetime, **changes: Any) -> JobRecord:
+    """`record` as a write of `changes` (typed `Job` fields, as `record_from` would read
+    them back) left it, with the fields derived from them recomputed: what a fresh
+    `load` returns, without reading and parsing the row again. A storyboard's frame
+    URLs are the caller's to set (`with_frame_urls`)."""
+    job = record.job.model_copy(update={**changes, "updated_at": updated_at})
+    held = record.held
+    if job.status != JobStatus.paused:
+        job.paused, held = None, None
+    job.retryable = can_retry(job.status, job.failed_stage, job.storyboard)
+    job.poll_after_ms = poll_after_ms(job.status, job.progress.percent)
+    job.checks_status = checks_status(job)
+    return replace(record, job=job, held=held)
+
+
+def with_frame_urls(job_id: str, storyboard: Storyboard) -> Storyboard:
+    """A copy of `storyboard` whose scenes link to the frames the API serves."""
+    copy = storyboard.model_copy(deep=True)
+    for scene in copy.scenes:
+        scene.image_url = frame_url(job_id, scene)
+    return copy
 
 
 async def pause(
@@ -344,12 +375,14 @@ async def set_progress(tx: Transaction, job_id: str, progress: Progress) -> None
     await _update(tx, job_id, progress=progress.model_dump_json())
 
 
-async def _update(tx: Transaction, job_id: str, **columns: Any) -> None:
+async def _update(tx: Transaction, job_id: str, **columns: Any) -> datetime | None:
     assignments = ", ".join(f"{name} = ?" for name in columns)
-    await tx.execute(
-        f"UPDATE generated_videos SET {assignments}, updated_at = {NOW_SQL} WHERE id = ?",
+    row = await tx.fetchone(
+        f"UPDATE generated_videos SET {assignments}, updated_at = {NOW_SQL} WHERE id = ?"
+        " RETURNING updated_at",
         (*columns.values(), job_id),
     )
+    return None if row is None else datetime.fromisoformat(row["updated_at"])
 
 
 async def claim_attempt(
