@@ -5,9 +5,11 @@ names origins.
   `Cors.preflight`, first thing in the API middleware: a browser sends no `Authorization`
   on a preflight, and a preflight is no work, so auth, idempotency and admission never see it.
   From an origin that is not allowed (or with CORS off) it is a 403 with the JSON error.
-- Every other `/api/v2` answer gets its CORS headers in `on_response_prepare`, as its
-  headers are sent, because streamed answers (the SSE stream, files) are prepared inside
-  the view, too late for a middleware. An origin not listed gets no CORS headers at all.
+- Every other `/api/v2` answer gets its CORS headers from `Cors.decorate`: called by the
+  middleware on the answer a view returns, and by a view that sends its headers itself
+  (the SSE stream) before it does (`add_cors_headers`). Not an `on_response_prepare` hook:
+  a signal on every answer cost the poll path ~7 µs a request (bench/README.md). An
+  origin not listed gets no CORS headers at all.
 - The allowed methods and request headers, and the exposed response headers, are read
   from the router and each route's `@operation` metadata at start-up (plus the few
   headers the pipeline adds on its own), so they cannot drift from the API.
@@ -104,10 +106,9 @@ class Cors:
         return cls(parse_origins(settings.cors_allowed_origins), settings.cors_max_age_s)
 
     def install(self, app: web.Application) -> None:
-        """Learn the API from the router at start-up and add headers to its answers."""
+        """Learn the API from the router at start-up; views that stream find it on the app."""
         app.on_startup.append(self._learn)
-        if self.origins:
-            app.on_response_prepare.append(self._on_prepare)
+        app[CORS] = self
 
     async def _learn(self, app: web.Application) -> None:
         self.learn(app.router)
@@ -188,8 +189,9 @@ class Cors:
             },
         )
 
-    async def _on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
-        if not request.path.startswith(PREFIX):
+    def decorate(self, request: web.Request, response: web.StreamResponse) -> None:
+        """The CORS headers of an `/api/v2` answer, before it is sent."""
+        if not self.origins or not request.path.startswith(PREFIX):
             return
         # Caches must not hand one origin's answer to another.
         vary = response.headers.get("Vary")
@@ -204,3 +206,13 @@ class Cors:
         response.headers["Access-Control-Allow-Credentials"] = "true"
         if self.expose_headers and request.method != "OPTIONS":
             response.headers["Access-Control-Expose-Headers"] = self.expose_headers
+
+
+CORS: web.AppKey[Cors] = web.AppKey("cors")
+
+
+def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """For a view that prepares its own answer (the middleware decorates the rest)."""
+    cors = request.app.get(CORS)
+    if cors is not None:
+        cors.decorate(request, response)

@@ -85,6 +85,7 @@ def api_middleware(
         if request.method == "OPTIONS" and cors is not None:
             preflight = cors.preflight(request)
             if preflight is not None:
+                cors.decorate(request, preflight)
                 return preflight
         started = perf_counter()
         matched = request.match_info.route
@@ -111,6 +112,8 @@ def api_middleware(
                     if response.status >= 500:
                         span.set_status(StatusCode.ERROR)
             status = response.status
+            if cors is not None and not response.prepared:
+                cors.decorate(request, response)
             return response
         except web.HTTPException as exc:
             status = exc.status

@@ -19,6 +19,7 @@ from services.gateway.contract.operations import (
     operation,
 )
 from services.gateway.http.bodies import model_response, read_body
+from services.gateway.http.cors import add_cors_headers
 from services.gateway.http.errors import NotFound
 from services.gateway.http.middlewares import principal_of
 from services.gateway.http.queries import BudgetQuery, JobListQuery, read_query
@@ -319,6 +320,7 @@ async def job_events(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )
+    add_cors_headers(request, response)  # sent now, before the middleware sees the answer
     await response.prepare(request)
     try:
         await response.write(b"event: job\ndata: " + entry.body + b"\n\n")
