@@ -15,17 +15,14 @@ import pytest_asyncio
 from services.gateway.jobs.outbox import OutboxRelay
 from shared.bus import MSG_ID, Bus
 from shared.db import Database
-from shared.settings import Settings
+from tests.support.gateway_db import migrated_app_db
 from tests.support.nats_server import NatsServer
 
 
 @pytest_asyncio.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    """The gateway's `app.db`, migrated, in a fresh file."""
-    database = await Database.open(tmp_path / "app.db")
-    await database.migrate(Settings().gateway_migrations_path)
-    yield database
-    await database.close()
+    async with migrated_app_db(tmp_path) as database:
+        yield database
 
 
 @pytest_asyncio.fixture

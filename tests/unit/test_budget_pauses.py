@@ -34,8 +34,8 @@ from shared.events import (
     StoryboardCompleted,
     StoryboardRequested,
 )
-from shared.models import GenerationRequest, JobStatus, Platform, Progress, Scene, Storyboard
-from shared.settings import Settings
+from shared.models import GenerationRequest, JobStatus, Platform, Progress
+from tests.support.gateway_db import a_storyboard, migrated_app_db
 
 CLIENT = "client-a"
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -60,19 +60,8 @@ BUDGET = BudgetState(
 
 @pytest_asyncio.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    """The gateway's `app.db`, migrated, in a fresh file."""
-    database = await Database.open(tmp_path / "app.db")
-    await database.migrate(Settings().gateway_migrations_path)
-    yield database
-    await database.close()
-
-
-def a_storyboard() -> Storyboard:
-    scenes = [
-        Scene(index=n, script=f"line {n}", caption=f"caption {n}", visual_prompt="v", duration_s=5)
-        for n in (1, 2)
-    ]
-    return Storyboard(scenes=scenes)
+    async with migrated_app_db(tmp_path) as database:
+        yield database
 
 
 def resumer(db: Database) -> Resumer:

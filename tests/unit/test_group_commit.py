@@ -19,8 +19,8 @@ from services.gateway.jobs.projection import Projection
 from services.gateway.jobs.store import JobRecord
 from shared.db import Database, GroupCommit, Transaction
 from shared.events import StoryboardCompleted, StoryboardProgressed
-from shared.models import GenerationRequest, JobStatus, Platform, Progress, Scene, Storyboard
-from shared.settings import Settings
+from shared.models import GenerationRequest, JobStatus, Platform, Progress
+from tests.support.gateway_db import a_storyboard, migrated_app_db
 
 CLIENT = "client-a"
 REQUEST = GenerationRequest(
@@ -34,19 +34,8 @@ REQUEST = GenerationRequest(
 
 @pytest_asyncio.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    """The gateway's `app.db`, migrated, in a fresh file."""
-    database = await Database.open(tmp_path / "app.db")
-    await database.migrate(Settings().gateway_migrations_path)
-    yield database
-    await database.close()
-
-
-def a_storyboard() -> Storyboard:
-    scenes = [
-        Scene(index=n, script=f"line {n}", caption=f"caption {n}", visual_prompt="v", duration_s=5)
-        for n in (1, 2)
-    ]
-    return Storyboard(scenes=scenes)
+    async with migrated_app_db(tmp_path) as database:
+        yield database
 
 
 def completed(record: JobRecord) -> StoryboardCompleted:

@@ -34,14 +34,12 @@ from shared.models import (
     JobStatus,
     Platform,
     Progress,
-    Scene,
     SceneEdit,
-    Storyboard,
     StoryboardEdit,
     VariationPlan,
     VideoOutput,
 )
-from shared.settings import Settings
+from tests.support.gateway_db import a_storyboard, migrated_app_db
 
 CLIENT = "client-a"
 REQUEST = GenerationRequest(
@@ -55,11 +53,8 @@ REQUEST = GenerationRequest(
 
 @pytest_asyncio.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    """The gateway's `app.db`, migrated, in a fresh file."""
-    database = await Database.open(tmp_path / "app.db")
-    await database.migrate(Settings().gateway_migrations_path)
-    yield database
-    await database.close()
+    async with migrated_app_db(tmp_path) as database:
+        yield database
 
 
 @pytest.fixture
@@ -70,14 +65,6 @@ def jobs(db: Database) -> JobStore:
 @pytest.fixture
 def projection(db: Database) -> Projection:
     return Projection(db)
-
-
-def a_storyboard() -> Storyboard:
-    scenes = [
-        Scene(index=n, script=f"line {n}", caption=f"caption {n}", visual_prompt="v", duration_s=5)
-        for n in (1, 2)
-    ]
-    return Storyboard(scenes=scenes)
 
 
 def a_video(kind: str = "render", name: str = "v1") -> VideoOutput:
