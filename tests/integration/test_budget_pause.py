@@ -24,6 +24,7 @@ from services.gateway.appkeys import RESUMER
 from shared.billing import BudgetChanged, CostRecorded
 from shared.events import Event
 from tests.integration.test_webhooks_out import Receiver, receiver
+from tests.support import api
 from tests.support.nats_server import NatsServer
 from tests.support.replicate_backend import replicate_settings, started_fake
 from tests.support.system import System, running_system
@@ -33,14 +34,7 @@ from tools.fake_replicate import FakeReplicate, Faults
 __all__ = ["receiver"]  # the fixture, imported for pytest
 
 ADMIN = "ops-admin"
-BRIEF: dict[str, Any] = {
-    "campaign_id": "spring-launch",
-    "prompt": "Introducing Glow Serum. Brightens skin in 7 days. Vegan and cruelty free.",
-    "platform": "tiktok",
-    "duration_s": 15,
-    "brand": {"colors": ["#ff3366", "#1a1a2e"], "tone": "playful"},
-    "call_to_action": "Shop Glow today",
-}
+BRIEF: dict[str, Any] = {**api.BRIEF, "call_to_action": "Shop Glow today"}
 # A 15 s TikTok's storyboard is priced at about $0.014: one fits under a one-cent limit
 # (it is admitted while nothing is committed), the next does not.
 ONE_CENT = 0.01
