@@ -72,18 +72,14 @@ class JobCache:
         self._ticker: asyncio.TimerHandle | None = None
         self.max_bytes = max_bytes
         self.bytes = 0
-        self.hits = 0
-        self.misses = 0
         self.evictions = 0
 
     def get(self, job_id: str) -> CachedJob | None:
         entry = self._entries.get(job_id)
         if entry is None:
-            self.misses += 1
             POLL_CACHE.misses += 1
         else:
             self._entries.move_to_end(job_id)
-            self.hits += 1
             POLL_CACHE.hits += 1
         return entry
 
