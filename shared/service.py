@@ -72,9 +72,15 @@ def health_app(runtime: WorkerRuntime) -> web.Application:
     return app
 
 
-async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+async def start_site(
+    app: web.Application,
+    host: str,
+    port: int,
+    on_setup: Callable[[web.AppRunner], None] | None = None,
+) -> tuple[web.AppRunner, int]:
     """Serve `app` on host:port (0: any free port); returns the runner to clean up and the
-    port bound. The workers' health/metrics server and the gateway's metrics port use it.
+    port bound. `on_setup` sees the runner after the app started, before the site listens.
+    The gateway, the workers' health/metrics server and the gateway's metrics port use it.
 
     Example::
 
@@ -86,6 +92,8 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:
+        if on_setup is not None:
+            on_setup(runner)
         await site.start()
     except BaseException:
         await runner.cleanup()

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import gc
 
-from aiohttp import web
-
 from services.gateway.app import init_app
+from services.gateway.http.poll_lane import install_poll_lane
 from shared.logging import get_logger
-from shared.service import install_signal_handlers, run_service
+from shared.service import install_signal_handlers, run_service, start_site
 from shared.settings import Settings
 
 log = get_logger(__name__)
@@ -18,10 +17,9 @@ log = get_logger(__name__)
 async def serve(settings: Settings) -> None:
     stop = asyncio.Event()
     install_signal_handlers(stop)
-    runner = web.AppRunner(init_app(settings), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.gateway_host, settings.gateway_port)
-    await site.start()
+    runner, _ = await start_site(
+        init_app(settings), settings.gateway_host, settings.gateway_port, install_poll_lane
+    )
     # Everything built at start-up (routes, schemas, the OpenAPI document, imported modules)
     # lives as long as the process: keep it out of the collector's way, so a full
     # collection scans what requests allocate, not the whole heap (fewer, shorter pauses

@@ -32,6 +32,7 @@ from services.gateway.http.cors import Cors
 from services.gateway.http.idempotency import prune_expired_keys
 from services.gateway.http.identity import IdentityProvider
 from services.gateway.http.middlewares import api_middleware
+from services.gateway.http.poll_lane import POLL_LANE, PollLane
 from services.gateway.jobs.cache import JobCache
 from services.gateway.jobs.commands import JobStore
 from services.gateway.jobs.deadletters import DeadLetters, dead_letter_spec
@@ -179,6 +180,8 @@ def init_app(settings: Settings) -> web.Application:
     cors.install(app)
     app[SETTINGS] = settings
     app[CACHE] = JobCache(settings.poll_cache_max_bytes)
+    # Served in front of the app once it runs (`install_poll_lane`, __main__.py).
+    app[POLL_LANE] = PollLane(verifier, app[CACHE], cors if cors.origins else None)
     app[STORAGE] = LocalStorage(settings.video_storage_path)
     app[CONTRACT] = Contract(app)
     set_up_console(app)

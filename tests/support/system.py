@@ -23,8 +23,10 @@ from services.assets.__main__ import serve as serve_assets
 from services.gateway.app import init_app
 from services.gateway.appkeys import BUS, DB, RELAY
 from services.gateway.http.auth import issue_token
+from services.gateway.http.poll_lane import install_poll_lane
 from services.renderer.__main__ import serve as serve_renderer
 from services.storyboard.__main__ import serve as serve_storyboard
+from shared.service import start_site
 from shared.settings import Settings
 from tests.support.waiting import eventually
 from tools.dev_signing import DevChain, ensure_dev_chain
@@ -186,11 +188,7 @@ async def running_system(
 ) -> AsyncIterator[System]:
     settings = settings_for(nats_url, root, **overrides)
     app = init_app(settings)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await start_site(app, "127.0.0.1", 0, install_poll_lane)
     http = aiohttp.ClientSession()
     system = System(settings=settings, base_url=f"http://127.0.0.1:{port}", http=http, app=app)
     for _ in range(storyboard_workers):

@@ -191,7 +191,12 @@ class Cors:
 
     def decorate(self, request: web.Request, response: web.StreamResponse) -> None:
         """The CORS headers of an `/api/v2` answer, before it is sent."""
-        if not self.origins or not request.path.startswith(PREFIX):
+        if self.origins and request.path.startswith(PREFIX):
+            self.decorate_api(request, response)
+
+    def decorate_api(self, request: web.BaseRequest, response: web.StreamResponse) -> None:
+        """`decorate` for a caller that knows the path is under `/api/v2` (the poll lane)."""
+        if not self.origins:
             return
         # Caches must not hand one origin's answer to another.
         vary = response.headers.get("Vary")

@@ -83,6 +83,15 @@ class JobCache:
             POLL_CACHE.hits += 1
         return entry
 
+    def peek(self, job_id: str) -> CachedJob | None:
+        """The entry without counting or reordering (the poll lane: `touch` if it answers)."""
+        return self._entries.get(job_id)
+
+    def touch(self, entry: CachedJob) -> None:
+        """Count a hit on an entry from `peek` and keep it from eviction the longest."""
+        self._entries.move_to_end(entry.job_id)
+        POLL_CACHE.hits += 1
+
     def put(self, job: Job, client_id: str) -> CachedJob:
         entry = cached(job, client_id)
         old = self._entries.pop(job.id, None)

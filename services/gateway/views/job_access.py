@@ -23,6 +23,20 @@ def job_response(entry: CachedJob, status: int = 200) -> web.Response:
     return web.Response(body=entry.body, status=status, content_type=JSON, headers=entry.headers)
 
 
+def poll_answer(entry: CachedJob, if_none_match: str | None) -> web.Response:
+    """A poll's answer: 304 when the caller's copy is current, else the job."""
+    if if_none_match is not None and etag_matches(if_none_match, entry.etag):
+        return web.Response(status=304, headers=entry.headers)
+    return job_response(entry)
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    if header == etag:
+        return True
+    candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return etag in candidates or "*" in candidates
+
+
 async def visible_job(request: web.Request) -> CachedJob:
     """The job named in the path, if the caller may see it (others' jobs are 404)."""
     job_id = request.match_info["job_id"]

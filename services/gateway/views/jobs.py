@@ -29,7 +29,13 @@ from services.gateway.metrics import job_approved, job_created, job_ended
 from services.gateway.paths import job_url
 from services.gateway.views import billing
 from services.gateway.views.brief_assets import check_scene_clips, resolve_assets
-from services.gateway.views.job_access import JOB_HEADERS, job_response, remember, visible_job
+from services.gateway.views.job_access import (
+    JOB_HEADERS,
+    job_response,
+    poll_answer,
+    remember,
+    visible_job,
+)
 from services.gateway.views.webhooks import check_webhook_url
 from shared.models import (
     ApproveRequest,
@@ -125,18 +131,10 @@ async def create_job(request: web.Request) -> web.Response:
     "follow `/events` instead.",
 )
 async def get_job(request: web.Request) -> web.Response:
+    # The poll lane (http/poll_lane.py) answers most polls before they reach this view,
+    # with the same `poll_answer`.
     entry = await visible_job(request)
-    if_none_match = request.headers.get("If-None-Match")
-    if if_none_match is not None and _etag_matches(if_none_match, entry.etag):
-        return web.Response(status=304, headers=entry.headers)
-    return job_response(entry)
-
-
-def _etag_matches(header: str, etag: str) -> bool:
-    if header == etag:
-        return True
-    candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
-    return etag in candidates or "*" in candidates
+    return poll_answer(entry, request.headers.get("If-None-Match"))
 
 
 @operation(
