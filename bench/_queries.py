@@ -160,15 +160,18 @@ def steps(db: Database, recorder: Recorder) -> list[tuple[str, Callable[[], Awai
     jobs = JobStore(db)
 
     async def pages(client: str | None, status: JobStatus | None) -> None:
-        _, cursor = await jobs.list(client, status, None, PAGE, None)
+        # A page's ids, then the jobs the poll cache would not have (here: all of them).
+        ids, cursor = await jobs.list(client, status, None, PAGE, None)
+        await jobs.jobs(ids)
         if cursor is None:
             raise RuntimeError(f"fewer than {PAGE + 1} jobs to page through")
         recorder.step += ", next page"
-        await jobs.list(client, status, None, PAGE, cursor)
+        ids, _ = await jobs.list(client, status, None, PAGE, cursor)
+        await jobs.jobs(ids)
 
     async def campaign_of(client: str | None) -> str:
-        page, _ = await jobs.list(client, None, None, 1, None)
-        return page[0].campaign_id
+        ids, _ = await jobs.list(client, None, None, 1, None)
+        return (await jobs.jobs(ids))[ids[0]].job.campaign_id
 
     async def with_campaign(client: str | None, status: JobStatus | None) -> None:
         campaign = await campaign_of(client)

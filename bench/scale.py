@@ -10,8 +10,11 @@ with 1,000,000 jobs, each beside the same figure with 1,000 jobs measured in the
    (`bench/_queries.py`, on a copy of the reference), prints each statement's plan on the
    large database (a bare `SCAN` of a table is flagged) and times each on both.
 3. Starts the system (`deploy.run_local`, as `bench/poll.py` does) on each database and
-   measures `GET /api/v2/jobs` one request at a time (`--requests` per query): as
-   `client-0000` with each filter and on page 50 through the cursors; as an admin too.
+   measures `GET /api/v2/jobs` one request at a time: first, with nothing cached, ten pages
+   of 100 each read once (every job read from the database: as `client-0000` from its
+   newest, as an admin from halfway down); then `--requests` per query as `client-0000`
+   with each filter and on page 50 through the cursors, and as an admin too (after the
+   first request a page's jobs are cached: the list caches what it reads).
 4. Polls `--cached` (100,000) distinct jobs so the gateway's cache holds them, reads the
    gateway's RSS, then runs wrk on random ones of them (`bench/poll.py`'s script and
    command), against the reference's 1,000.
@@ -72,6 +75,8 @@ REFERENCE_ROWS = 1000
 LIVE = 100
 PAGE = 20
 DEEP_PAGE = 50
+# Pages of 100 timed the first time they are read (nothing of theirs cached).
+COLD_PAGES = 10
 # STUCK_JOB_TIMEOUT_S for the systems: the history's running jobs would otherwise be re-sent
 # to the workers (real renders) once the run is older than the default 15 minutes.
 QUIET_REAPER_S = "86400"
@@ -252,10 +257,35 @@ async def deep_page(gateway: Gateway) -> str:
     return path
 
 
+async def first_reads(gateway: Gateway, headers: dict[str, str], path: str) -> list[float]:
+    """Each of `COLD_PAGES` pages of 100 from `path` on, timed the one time it is read: none
+    of its jobs cached yet, so every job is read from the database and serialised (a list
+    caches what it reads, so the same page read again is a repeat's cost)."""
+    times = []
+    for _ in range(COLD_PAGES):
+        started = time.perf_counter()
+        page = orjson.loads(await gateway.get(path, headers))
+        times.append((time.perf_counter() - started) * 1000)
+        if not page["next_cursor"]:
+            break
+        path = f"/api/v2/jobs?limit=100&cursor={page['next_cursor']}"
+    return sorted(times)
+
+
 async def measure_lists(
     gateway: Gateway, queries: dict[str, tuple[str, str]], requests: int
 ) -> dict[str, list[float]]:
-    found: dict[str, list[float]] = {}
+    # First, while nothing is cached: pages of 100 read once each.
+    found = {
+        "client, limit=100, first reads": await first_reads(
+            gateway, gateway.client, "/api/v2/jobs?limit=100"
+        ),
+        "admin, limit=100 halfway, first": await first_reads(
+            gateway,
+            gateway.admin,
+            queries["admin, cursor halfway down"][1].replace(f"limit={PAGE}", "limit=100"),
+        ),
+    }
     for name, (who, path) in queries.items():
         path = path or await deep_page(gateway)
         headers = gateway.client if who == "client" else gateway.admin

@@ -58,6 +58,47 @@ def test_the_cache_keeps_within_its_bytes_and_drops_the_least_recently_used() ->
     assert cache.bytes == 3 * size <= cache.max_bytes and cache.evictions == 1
 
 
+async def test_a_job_read_for_a_request_never_replaces_a_cached_state_nor_reaches_streams() -> None:
+    cache = JobCache(max_bytes=1 << 20)
+    newer = cache.put(job(1, "drawing scene 3 of 5"), "c")
+    stream = cache.listen("job-1")
+    # A read that started before that state was put: the cached state stays.
+    assert cache.add_read(job(1, "drawing scene 2 of 5"), "c") is newer
+    assert cache.get("job-1") is newer and len(cache) == 1 and cache.bytes == newer.size
+    read = cache.add_read(job(2), "c")
+    assert cache.get("job-2") is read and cache.bytes == newer.size + read.size
+    assert stream.empty()  # nothing changed: no stream hears a read
+    cache.close_listeners()
+
+
+def test_jobs_a_list_reads_are_evicted_before_the_ones_being_polled() -> None:
+    size = cached(job(1), "c").size
+    cache = JobCache(max_bytes=3 * size)
+    for number in (1, 2):
+        cache.put(job(number), "c")
+    listed = cache.add_read(job(3), "c", cold=True)
+    assert cache.peek("job-3") is listed and len(cache) == 3
+    # Full: the next listed job makes room by going itself, the polled ones stay ...
+    cache.add_read(job(4), "c", cold=True)
+    assert cache.peek("job-4") is None and cache.evictions == 1
+    # ... and a new state pushes out the job listed earlier before any polled one.
+    cache.put(job(5), "c")
+    assert cache.peek("job-3") is None
+    assert all(cache.peek(f"job-{n}") is not None for n in (1, 2, 5))
+
+
+def test_a_listed_job_once_polled_is_kept_like_any_polled_job() -> None:
+    size = cached(job(1), "c").size
+    cache = JobCache(max_bytes=3 * size)
+    cache.put(job(1), "c")
+    cache.add_read(job(2), "c", cold=True)
+    assert cache.get("job-2") is not None  # the client opens the job it saw in the list
+    cache.put(job(3), "c")
+    cache.put(job(4), "c")
+    assert cache.peek("job-1") is None
+    assert all(cache.peek(f"job-{n}") is not None for n in (2, 3, 4))
+
+
 def test_a_new_state_replaces_the_old_one_in_the_count() -> None:
     cache = JobCache(max_bytes=1 << 20)
     cache.put(job(1, "short"), "c")

@@ -93,21 +93,41 @@ class JobCache:
         POLL_CACHE.hits += 1
 
     def put(self, job: Job, client_id: str) -> CachedJob:
+        """A new state of the job (written and committed): cached, and sent to its streams."""
         entry = cached(job, client_id)
         old = self._entries.pop(job.id, None)
         if old is not None:
             self.bytes -= old.size
         self._entries[job.id] = entry
         self.bytes += entry.size
+        self._evict()
+        for queue in self._listeners.get(job.id, ()):
+            queue.put_nowait(entry)
+        return entry
+
+    def add_read(self, job: Job, client_id: str, cold: bool = False) -> CachedJob:
+        """A job a request read from the database. A state already cached is at least as
+        new (every change is put after its commit, maybe while the read ran), so it stays
+        and is returned. `cold` keeps the job first in line for eviction: the jobs a list
+        reads must not push out the ones being polled. Streams hear nothing: nothing
+        changed."""
+        entry = self._entries.get(job.id)
+        if entry is not None:
+            return entry
+        entry = self._entries[job.id] = cached(job, client_id)
+        if cold:
+            self._entries.move_to_end(job.id, last=False)
+        self.bytes += entry.size
+        self._evict()
+        return entry
+
+    def _evict(self) -> None:
         # The newest entry stays even when it alone is over the limit: the caller answers
         # with it, and the next put evicts it like any other.
         while self.bytes > self.max_bytes and len(self._entries) > 1:
             _, evicted = self._entries.popitem(last=False)
             self.bytes -= evicted.size
             self.evictions += 1
-        for queue in self._listeners.get(job.id, ()):
-            queue.put_nowait(entry)
-        return entry
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -7,7 +7,7 @@ resume loop (`jobs.pauses`)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from services.gateway.clients.billing import Estimate
@@ -34,7 +34,6 @@ from shared.events import (
 from shared.models import (
     ExportRequest,
     GenerationRequest,
-    Job,
     JobStatus,
     Pause,
     Storyboard,
@@ -125,12 +124,16 @@ class JobStore:
         campaign_id: str | None,
         limit: int,
         cursor: str | None,
-    ) -> tuple[list[Job], str | None]:
+    ) -> tuple[list[str], str | None]:
+        """A page of job ids, newest first, and the cursor of the next page (`jobs` reads
+        the jobs the caller does not have)."""
         filters = (("client_id", client_id), ("status", status), ("campaign_id", campaign_id))
         after = cursor_position(cursor) if cursor else None
-        records, last = await store.page(self.db, filters, limit, after)
-        next_cursor = encode_cursor(*last) if last else None
-        return [record.job for record in records], next_cursor
+        ids, last = await store.page(self.db, filters, limit, after)
+        return ids, encode_cursor(*last) if last else None
+
+    async def jobs(self, ids: Sequence[str]) -> dict[str, store.OwnedJob]:
+        return await store.jobs(self.db, ids)
 
     async def edit_storyboard(self, job_id: str, edit: StoryboardEdit) -> JobRecord:
         async with self.db.transaction() as tx:

@@ -8,7 +8,7 @@ into and out of `paused`."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -63,7 +63,21 @@ class Reader(Protocol):
 
 
 def record_from(row: sqlite3.Row, paused: sqlite3.Row | None = None) -> JobRecord:
-    """The job of a `generated_videos` row (and of its `paused_jobs` row while paused)."""
+    """The job of a `generated_videos` row (and of its `paused_jobs` row while paused),
+    with what commands need besides (its request, attempt, held stage)."""
+    request = GenerationRequest.model_validate_json(row["request_json"])
+    held = StageStart.from_json(paused["held_request"]) if paused else None
+    return JobRecord(
+        job=job_from(row, paused),
+        client_id=row["client_id"],
+        request=request,
+        attempt=row["attempt"],
+        held=held,
+    )
+
+
+def job_from(row: sqlite3.Row, paused: sqlite3.Row | None = None) -> Job:
+    """The job as the API shows it, from its row (and its `paused_jobs` row while paused)."""
     status = JobStatus(row["status"])
     progress = Progress.model_validate_json(row["progress"] or "{}")
     storyboard = None
@@ -103,15 +117,7 @@ def record_from(row: sqlite3.Row, paused: sqlite3.Row | None = None) -> JobRecor
         paused=_optional(Pause, paused["pause"] if paused else None),
     )
     job.checks_status = checks_status(job)
-    request = GenerationRequest.model_validate_json(row["request_json"])
-    held = StageStart.from_json(paused["held_request"]) if paused else None
-    return JobRecord(
-        job=job,
-        client_id=row["client_id"],
-        request=request,
-        attempt=row["attempt"],
-        held=held,
-    )
+    return job
 
 
 def _optional(model: type[M], data: str | None) -> M | None:
@@ -169,10 +175,11 @@ async def page(
     filters: Iterable[tuple[str, Any]],
     limit: int,
     after: tuple[str, str] | None,
-) -> tuple[list[JobRecord], tuple[str, str] | None]:
-    """Up to `limit` jobs, newest first, matching every `(column, value)` of `filters`
-    whose value is not None (the columns are the caller's constants), after the
-    `(created_at, id)` key `after`; and the key of the last one when more follow."""
+) -> tuple[list[str], tuple[str, str] | None]:
+    """The ids of up to `limit` jobs, newest first, matching every `(column, value)` of
+    `filters` whose value is not None (the columns are the caller's constants), after the
+    `(created_at, id)` key `after`; and the key of the last one when more follow. Ids only
+    (read from the index): the caller has most jobs' JSON already (`jobs` for the rest)."""
     where, params = [], []
     for column, value in filters:
         if value is not None:
@@ -184,15 +191,32 @@ async def page(
         # every newer entry before it).
         where.append("created_at <= ? AND (created_at < ? OR id < ?)")
         params += [created_at, created_at, job_id]
-    sql = "SELECT * FROM generated_videos"
+    sql = "SELECT id, created_at FROM generated_videos"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
     rows = await db.fetchall(sql, [*params, limit + 1])
-    pauses = await _pauses_of(db, rows[:limit])
-    records = [record_from(row, pauses.get(row["id"])) for row in rows[:limit]]
     last = rows[limit - 1] if len(rows) > limit else None
-    return records, None if last is None else (last["created_at"], last["id"])
+    ids = [row["id"] for row in rows[:limit]]
+    return ids, None if last is None else (last["created_at"], last["id"])
+
+
+@dataclass(frozen=True)
+class OwnedJob:
+    job: Job
+    client_id: str
+
+
+async def jobs(db: Database, ids: Sequence[str]) -> dict[str, OwnedJob]:
+    """The jobs with these ids (one query), by id; an id with no job is left out."""
+    if not ids:
+        return {}
+    marks = ", ".join("?" for _ in ids)
+    rows = await db.fetchall(f"SELECT * FROM generated_videos WHERE id IN ({marks})", ids)
+    pauses = await _pauses_of(db, rows)
+    return {
+        row["id"]: OwnedJob(job_from(row, pauses.get(row["id"])), row["client_id"]) for row in rows
+    }
 
 
 async def owner_of(db: Database, job_id: str) -> str | None:

@@ -11,6 +11,7 @@ from services.gateway.http.errors import NotFound
 from services.gateway.http.middlewares import principal_of
 from services.gateway.jobs.cache import CachedJob, JobCache
 from services.gateway.jobs.store import JobRecord
+from shared.models import JobPage
 
 JSON = "application/json"
 JOB_HEADERS = {
@@ -21,6 +22,17 @@ JOB_HEADERS = {
 
 def job_response(entry: CachedJob, status: int = 200) -> web.Response:
     return web.Response(body=entry.body, status=status, content_type=JSON, headers=entry.headers)
+
+
+def job_page_response(bodies: list[bytes], next_cursor: str | None) -> web.Response:
+    """A `JobPage` of jobs already serialised: the page's own JSON around their bodies
+    (as `JobPage(items=..., next_cursor=...).model_dump_json()` writes it, byte for byte)."""
+    empty = JobPage(items=[], next_cursor=next_cursor).model_dump_json().encode()
+    body = PAGE_START + b",".join(bodies) + empty.removeprefix(PAGE_START)
+    return web.Response(body=body, content_type=JSON)
+
+
+PAGE_START = b'{"items":['
 
 
 def poll_answer(entry: CachedJob, if_none_match: str | None) -> web.Response:
@@ -45,7 +57,7 @@ async def visible_job(request: web.Request) -> CachedJob:
     if entry is None:
         record = await request.app[STORE].get(job_id)
         if record is not None:
-            entry = cache.put(record.job, record.client_id)
+            entry = cache.add_read(record.job, record.client_id)
     principal = principal_of(request)
     if entry is None or (entry.client_id != principal.client_id and not principal.is_admin):
         raise NotFound(f"job {job_id} not found")

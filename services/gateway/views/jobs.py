@@ -18,7 +18,7 @@ from services.gateway.contract.operations import (
     Response,
     operation,
 )
-from services.gateway.http.bodies import model_response, read_body
+from services.gateway.http.bodies import read_body
 from services.gateway.http.cors import add_cors_headers
 from services.gateway.http.errors import NotFound
 from services.gateway.http.middlewares import principal_of
@@ -31,6 +31,7 @@ from services.gateway.views import billing
 from services.gateway.views.brief_assets import check_scene_clips, resolve_assets
 from services.gateway.views.job_access import (
     JOB_HEADERS,
+    job_page_response,
     job_response,
     poll_answer,
     remember,
@@ -147,15 +148,23 @@ async def get_job(request: web.Request) -> web.Response:
 async def list_jobs(request: web.Request) -> web.Response:
     query = read_query(request, JobListQuery)
     principal = principal_of(request)
-    jobs, next_cursor = await request.app[STORE].list(
+    store = request.app[STORE]
+    ids, next_cursor = await store.list(
         None if principal.is_admin else principal.client_id,
         query.status,
         query.campaign_id,
         query.limit,
         query.cursor,
     )
-    page = JobPage(items=jobs, next_cursor=next_cursor)
-    return model_response(page)
+    # Each job's JSON from the poll cache; the jobs not there are read and cached cold
+    # (evicted first, so a list never pushes out the jobs being polled), so the page read
+    # again (a dashboard refreshing, the next poll of a listed job) costs no reads.
+    cache: JobCache = request.app[CACHE]
+    bodies = {job_id: entry.body for job_id in ids if (entry := cache.peek(job_id))}
+    missing = [job_id for job_id in ids if job_id not in bodies]
+    for job_id, owned in (await store.jobs(missing)).items():
+        bodies[job_id] = cache.add_read(owned.job, owned.client_id, cold=True).body
+    return job_page_response([bodies[job_id] for job_id in ids if job_id in bodies], next_cursor)
 
 
 @operation(
