@@ -257,33 +257,38 @@ async def deep_page(gateway: Gateway) -> str:
     return path
 
 
-async def first_reads(gateway: Gateway, headers: dict[str, str], path: str) -> list[float]:
-    """Each of `COLD_PAGES` pages of 100 from `path` on, timed the one time it is read: none
-    of its jobs cached yet, so every job is read from the database and serialised (a list
-    caches what it reads, so the same page read again is a repeat's cost)."""
+async def first_reads(
+    gateway: Gateway, headers: dict[str, str], path: str, limit: int, pages: int
+) -> list[float]:
+    """`pages` pages of `limit` from `path` on, each timed the one time it is read: none of
+    its jobs cached yet, so every job is read from the database and serialised (a list
+    caches what it reads, so the same page read again costs what a repeat costs)."""
     times = []
-    for _ in range(COLD_PAGES):
+    path += f"{'&' if '?' in path else '?'}limit={limit}"
+    for _ in range(pages):
         started = time.perf_counter()
         page = orjson.loads(await gateway.get(path, headers))
         times.append((time.perf_counter() - started) * 1000)
         if not page["next_cursor"]:
             break
-        path = f"/api/v2/jobs?limit=100&cursor={page['next_cursor']}"
+        path = f"/api/v2/jobs?limit={limit}&cursor={page['next_cursor']}"
     return sorted(times)
 
 
 async def measure_lists(
     gateway: Gateway, queries: dict[str, tuple[str, str]], requests: int
 ) -> dict[str, list[float]]:
-    # First, while nothing is cached: pages of 100 read once each.
+    # The process's first list (one job, uncounted), then pages read once each while
+    # none of their jobs is cached: the client's whole history in pages of PAGE, and pages
+    # of 100 from halfway down the whole table.
+    await gateway.get("/api/v2/jobs?limit=1&status=failed", gateway.admin)
+    halfway = queries["admin, cursor halfway down"][1].replace(f"?limit={PAGE}&", "?")
     found = {
-        "client, limit=100, first reads": await first_reads(
-            gateway, gateway.client, "/api/v2/jobs?limit=100"
+        f"client, {DEEP_PAGE} pages, first reads": await first_reads(
+            gateway, gateway.client, "/api/v2/jobs", PAGE, DEEP_PAGE
         ),
         "admin, limit=100 halfway, first": await first_reads(
-            gateway,
-            gateway.admin,
-            queries["admin, cursor halfway down"][1].replace(f"limit={PAGE}", "limit=100"),
+            gateway, gateway.admin, halfway, 100, COLD_PAGES
         ),
     }
     for name, (who, path) in queries.items():
