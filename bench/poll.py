@@ -37,6 +37,7 @@ from pathlib import Path
 
 import aiohttp
 from _proc import cpu_seconds, listening_pid
+from _profile import service_processes
 from _system import (
     add_system_arguments,
     check_system_arguments,
@@ -52,6 +53,9 @@ UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 LATENCY_LINE = r"^\s*{pct}%\s+([\d.]+)(us|ms|s|m|h)\s*$"
 POLL_S = 1.0
 BARE_START_S = 20
+# Idle: the system's processes together use less than this share of a core over a second.
+IDLE_SHARE = 0.05
+SETTLE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,27 @@ async def _wrk(args: argparse.Namespace, script: Path, url: str) -> tuple[WrkRes
     if process.returncode != 0:
         raise RuntimeError(f"wrk exited with {process.returncode}:\n{output}")
     return parse_wrk(output), output
+
+
+async def settle(url: str, launched: bool) -> float:
+    """Wait until the system under test is idle — its processes together below
+    `IDLE_SHARE` of a core over a second — so the work its jobs left behind (cost updates
+    still projected, workers finishing) is not counted in the first run; at most
+    `SETTLE_S`. Seconds waited. Of a system it did not launch (`--url`), the gateway only."""
+    port = urllib.parse.urlsplit(url).port
+    try:
+        pids = [listening_pid(port)] if port else []
+        if launched and port:
+            pids += [pid for name, pid in service_processes(port).items() if name != "bench"]
+    except (LookupError, OSError):
+        return 0.0
+    started = time.monotonic()
+    while time.monotonic() - started < SETTLE_S:
+        before = sum(cpu_seconds(pid) for pid in set(pids))
+        await asyncio.sleep(1.0)
+        if sum(cpu_seconds(pid) for pid in set(pids)) - before < IDLE_SHARE:
+            break
+    return time.monotonic() - started
 
 
 async def bounded(limit: int, work: list[Callable[[], Awaitable[str]]]) -> list[str]:
@@ -376,6 +401,12 @@ async def bench(args: argparse.Namespace) -> None:
             script.write_text(lua_script(job_ids, system.token))
             runs = []
             async with bare_server(body_file, job_ids[0]) as bare_url:
+                waited = await settle(system.url, system.data_dir is not None)
+                print(f"bench: system idle after {waited:.0f} s", flush=True)
+                # One short uncounted run each: first-request costs stay out of the figures.
+                warm_up = argparse.Namespace(**{**vars(args), "duration": "2s"})
+                await _wrk(warm_up, script, system.url)
+                await _wrk(warm_up, script, bare_url)
                 # Interleaved, so a change in the machine's load hits both sides alike.
                 for _ in range(args.runs):
                     gateway, gateway_output = await run_wrk(args, script, system.url)

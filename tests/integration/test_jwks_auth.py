@@ -296,9 +296,26 @@ async def test_verified_tokens_of_both_kinds_are_remembered() -> None:
         assert (await verifier.verify(f"Bearer {es256}")).client_id == "client-a"
     assert issuer.calls == 1
     hs256 = jwt.encode({"sub": "b", "exp": int(time.time()) + 60}, SECRET, "HS256")
+    assert verifier.known(f"Bearer {hs256}") is None  # not verified yet
     first = await verifier.verify(f"Bearer {hs256}")
     assert first.client_id == "b" and await verifier.verify(f"Bearer {hs256}") is first
+    assert verifier.known(f"Bearer {hs256}") is first and verifier.known(None) is None
     assert issuer.calls == 1
+
+
+async def test_a_remembered_token_is_not_known_past_its_expiry() -> None:
+    verifier = TokenVerifier(SECRET)
+    soon = time.time() + 60
+    header = f"Bearer {jwt.encode({'sub': 'a', 'exp': int(soon)}, SECRET, 'HS256')}"
+    principal = await verifier.verify(header)
+    assert verifier.known(header) is principal
+    # Past the remembered expiry (set back here rather than waited for): unknown to the
+    # poll lane, and `verify` checks the token again.
+    verifier._verified[header] = Principal("a", "client", time.time() - 1)
+    assert verifier.known(header) is None
+    again = await verifier.verify(header)
+    assert again is not principal and again.expires_at == int(soon)
+    assert verifier.known(header) is again
 
 
 @pytest.mark.parametrize("missing", ["auth_issuer", "auth_audience"])

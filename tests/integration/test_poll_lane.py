@@ -6,6 +6,7 @@ lane does."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,13 @@ from multidict import CIMultiDict
 
 from services.gateway.app import init_app
 from services.gateway.contract.operations import operation
+from services.gateway.http.auth import issue_token
 from services.gateway.http.poll_lane import POLL_LANE, check_route, install_poll_lane
 from services.gateway.paths import JOB
 from shared.metrics import HTTP_REQUESTS
 from shared.service import start_site
 from tests.support.nats_server import NatsServer
-from tests.support.system import System, running_system, settings_for
+from tests.support.system import SECRET, System, running_system, settings_for
 
 ORIGIN = "http://127.0.0.1:5173"
 
@@ -66,10 +68,38 @@ async def get(
         return response.status, body, kept
 
 
+# Lifetimes no other request of a test uses (`System.auth` issues 3,600 s): new tokens.
+TOKEN_TTLS = itertools.count(10_000)
+
+
+async def verified(
+    system: System, client_id: str = "client-a", role: str = "client"
+) -> dict[str, str]:
+    """The Authorization header of a token no request has carried yet (its own `exp`), used
+    once through the app so that the gateway has verified it."""
+    token = issue_token(SECRET, client_id, role, ttl_s=next(TOKEN_TTLS))  # type: ignore[arg-type]
+    auth = {"Authorization": f"Bearer {token}"}
+    assert (await get(system, "/api/v2/jobs?limit=1", auth))[0] == 200
+    return auth
+
+
+async def test_a_token_takes_the_lane_once_the_app_has_verified_it(system: System) -> None:
+    job = await system.create_job()
+    path = f"/api/v2/jobs/{job['id']}"
+    token = issue_token(SECRET, "client-a", ttl_s=next(TOKEN_TTLS))
+    auth = {"Authorization": f"Bearer {token}"}
+    before = answered(system)
+
+    first = await get(system, path, auth)
+    assert first[0] == 200 and answered(system) == before
+    assert await get(system, path, auth) == first
+    assert answered(system) == before + 1
+
+
 async def test_the_lane_answers_a_poll_as_the_app_does(system: System) -> None:
     job = await system.create_job()
     path = f"/api/v2/jobs/{job['id']}"
-    auth = system.auth()
+    auth = await verified(system)
     before, counted = answered(system), polls_counted(200)
 
     lane = await get(system, path, auth)
@@ -95,14 +125,14 @@ async def test_the_lane_answers_a_poll_as_the_app_does(system: System) -> None:
     assert stale[0] == 200 and answered(system) == before + 6
 
     # Admins see every client's job, through the lane too.
-    admin = await get(system, path, system.auth("ops", "admin"))
+    admin = await get(system, path, await verified(system, "ops", "admin"))
     assert admin[0] == 200 and admin[1] == body and answered(system) == before + 7
 
 
 async def test_the_lane_adds_the_apps_cors_headers(system: System) -> None:
     job = await system.create_job()
     path = f"/api/v2/jobs/{job['id']}"
-    headers = system.auth() | {"Origin": ORIGIN}
+    headers = await verified(system) | {"Origin": ORIGIN}
     before = answered(system)
 
     lane = await get(system, path, headers)
@@ -113,7 +143,7 @@ async def test_the_lane_adds_the_apps_cors_headers(system: System) -> None:
     assert lane[2]["Access-Control-Allow-Origin"] == ORIGIN
     assert lane[2]["Access-Control-Allow-Credentials"] == "true"
     assert "ETag" in lane[2]["Access-Control-Expose-Headers"]
-    other = await get(system, path, system.auth() | {"Origin": "http://127.0.0.1:6666"})
+    other = await get(system, path, headers | {"Origin": "http://127.0.0.1:6666"})
     assert other[0] == 200 and "Access-Control-Allow-Origin" not in other[2]
 
 
@@ -127,7 +157,7 @@ async def test_the_app_answers_what_the_lane_leaves(system: System) -> None:
     status, body, _ = await get(system, path, {"Authorization": "Bearer not-a-token"})
     assert status == 401 and b'"unauthorized"' in body
     assert polls_counted(401) == unauthorized + 2  # counted once each, by the app
-    status, body, _ = await get(system, path, system.auth("client-b"))
+    status, body, _ = await get(system, path, await verified(system, "client-b"))
     assert status == 404 and b'"not_found"' in body  # someone else's job does not exist
     status, body, _ = await get(system, "/api/v2/jobs/" + "0" * 32, system.auth())
     assert status == 404 and b'"not_found"' in body

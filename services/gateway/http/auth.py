@@ -62,19 +62,28 @@ class TokenVerifier:
             raise ValueError("JWT_SECRET is empty")
         self._secret = secret
         self._issuer = issuer
+        # By the whole Authorization header: a header seen before is one dict lookup.
         self._verified: dict[str, Principal] = {}
 
+    def known(self, header: str | None) -> Principal | None:
+        """The principal of a header verified before and not expired; None otherwise
+        (then `verify` it)."""
+        principal = self._verified.get(header) if header else None
+        if principal is not None and principal.expires_at > time.time():
+            return principal
+        return None
+
     async def verify(self, header: str | None) -> Principal:
-        token = bearer_token(header)
-        principal = self._verified.get(token)
+        principal = self.known(header)
         if principal is not None:
-            if principal.expires_at > time.time():
-                return principal
-            del self._verified[token]
+            return principal
+        token = bearer_token(header)
+        assert header is not None  # bearer_token refused a missing one
+        self._verified.pop(header, None)  # expired
         principal = await self._decode(token)
         if len(self._verified) >= CACHE_LIMIT:
             self._verified.clear()
-        self._verified[token] = principal
+        self._verified[header] = principal
         return principal
 
     async def _decode(self, token: str) -> Principal:

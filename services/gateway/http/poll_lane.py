@@ -9,11 +9,13 @@ about 11 µs a request on top of what a bare aiohttp handler costs (bench/README
 
 The lane sits in front of the app (`install_poll_lane` wraps the server's request handler)
 and answers only what it can answer exactly as the app would: a GET of that path, with no
-query string, for a job in the cache that the caller's token may see. The answer is the
+query string, for a job in the cache that the caller's token — one the gateway verified
+before — may see. The answer is the
 view's own (`poll_answer`: 200 with the cached body, or 304 for a current `If-None-Match`),
 with the same CORS headers and the same count and latency in `http_requests_total` /
-`http_request_duration_seconds`. Anything else — no or a bad token, someone else's job, a
-job not cached, HEAD, a query string, an encoded path — goes to the app untouched, whose
+`http_request_duration_seconds`. Anything else — no token, a token not verified yet (the
+app verifies it, and the next poll with it takes the lane), someone else's job, a job not
+cached, HEAD, a query string, an encoded path — goes to the app untouched, whose
 middleware and view answer it (and count it) the usual way.
 
 At start-up the lane checks the route it stands in for still exists and asks for nothing
@@ -38,7 +40,6 @@ from aiohttp.web_urldispatcher import UrlDispatcher
 from services.gateway.contract.operations import operation_of
 from services.gateway.http.auth import TokenVerifier
 from services.gateway.http.cors import Cors
-from services.gateway.http.errors import ApiError
 from services.gateway.jobs.cache import JobCache
 from services.gateway.paths import JOB
 from services.gateway.views.job_access import poll_answer
@@ -70,11 +71,9 @@ class PollLane:
         if entry is None:
             return None
         headers = request.headers
-        try:
-            principal = await self._verifier.verify(headers.get("Authorization"))
-        except ApiError:
-            return None
-        if entry.client_id != principal.client_id and not principal.is_admin:
+        # A token seen before only: the app checks new ones (and refuses bad ones).
+        principal = self._verifier.known(headers.get("Authorization"))
+        if principal is None or (entry.client_id != principal.client_id and not principal.is_admin):
             return None
         self._cache.touch(entry)
         response = poll_answer(entry, headers.get("If-None-Match"))
@@ -86,10 +85,10 @@ class PollLane:
 
     def before(self, app_handler: RequestHandler) -> RequestHandler:
         """The server's request handler: the lane first, then the app."""
-        lane = self.answer
+        answer = self.answer
 
         async def handle(request: web.BaseRequest) -> web.StreamResponse:
-            response = await lane(request)
+            response = await answer(request)
             return response if response is not None else await app_handler(request)
 
         return handle

@@ -6,10 +6,11 @@ The cache holds at most `max_bytes` (POLL_CACHE_MAX_BYTES): each job's body plus
 and read again from the database the next time it is asked for; a poll, a view of the job
 or a new state of it counts as a use. The jobs a list page reads are kept too, but cold:
 first in line for eviction, so paging through a history never pushes out the jobs being
-polled. A job read from the database never replaces a state already cached (`add_read`). An entry keeps the JSON, not the `Job` model: the
-model takes about five times the memory of its JSON (24 KB for a typical 4.5 KB job),
-which made 100,000 cached jobs cost 3 GB; `entry.job` parses the body again (~0.1 ms)
-for the few views that need the model."""
+polled. A job read from the database never replaces a state already cached (`add_read`).
+
+An entry keeps the JSON, not the `Job` model: the model takes about five times the memory
+of its JSON (24 KB for a typical 4.5 KB job), which made 100,000 cached jobs cost 3 GB;
+`entry.job` parses the body again (~0.1 ms) for the few views that need the model."""
 
 from __future__ import annotations
 
