@@ -59,8 +59,8 @@ class PollLane:
         self._cors = cors
         self.answered = 0
 
-    async def answer(self, request: web.BaseRequest) -> web.StreamResponse | None:
-        """The poll's answer, or None for the app to give."""
+    def answer(self, request: web.BaseRequest) -> web.StreamResponse | None:
+        """The poll's answer, or None for the app to give (nothing here waits)."""
         if request.method != "GET":
             return None
         found = PATH.fullmatch(request.raw_path)
@@ -88,7 +88,7 @@ class PollLane:
         answer = self.answer
 
         async def handle(request: web.BaseRequest) -> web.StreamResponse:
-            response = await answer(request)
+            response = answer(request)
             return response if response is not None else await app_handler(request)
 
         return handle
