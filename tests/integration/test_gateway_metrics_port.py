@@ -9,19 +9,16 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.nats_server import NatsServer, free_port
-from tests.support.system import System, running_system
+from tests.support.system import System, gateway_alone
 
 
 async def test_with_a_metrics_port_the_api_port_has_no_metrics(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     metrics_port = free_port()
-    async with running_system(
+    async with gateway_alone(
         nats_server.url,
         tmp_path,
-        storyboard_workers=0,
-        renderer_workers=0,
-        assets_workers=0,
         metrics_port=metrics_port,
     ) as system:
         # The API port: probes as before, /metrics unknown (JSON 404, like any unknown path).

@@ -15,14 +15,12 @@ from services.gateway.http.poll_lane import POLL_LANE, install_poll_lane
 from shared.models import JobPage
 from shared.service import start_site
 from tests.support.nats_server import NatsServer
-from tests.support.system import System, running_system
+from tests.support.system import System, gateway_alone
 
 
 @pytest_asyncio.fixture
 async def system(nats_server: NatsServer, tmp_path: Path) -> AsyncIterator[System]:
-    async with running_system(
-        nats_server.url, tmp_path, storyboard_workers=0, renderer_workers=0, assets_workers=0
-    ) as running:
+    async with gateway_alone(nats_server.url, tmp_path) as running:
         yield running
 
 

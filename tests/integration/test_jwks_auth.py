@@ -20,7 +20,7 @@ from services.gateway.app import init_app
 from services.gateway.http.auth import Principal, TokenVerifier
 from tests.support.jwks import AUDIENCE, JwksServer, generate, jwks_server
 from tests.support.nats_server import NatsServer
-from tests.support.system import SECRET, System, running_system, settings_for
+from tests.support.system import SECRET, System, gateway_alone, settings_for
 from tests.support.waiting import eventually
 
 BRIEF = {
@@ -41,12 +41,9 @@ async def idp() -> AsyncIterator[JwksServer]:
 
 def gateway(nats_server: NatsServer, root: Path, idp: JwksServer, **overrides: Any) -> Any:
     """The gateway alone (no workers: nothing here needs a storyboard) trusting `idp`."""
-    return running_system(
+    return gateway_alone(
         nats_server.url,
         root,
-        storyboard_workers=0,
-        renderer_workers=0,
-        assets_workers=0,
         **idp.settings(**overrides),
     )
 

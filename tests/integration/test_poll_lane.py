@@ -24,7 +24,7 @@ from services.gateway.paths import JOB
 from shared.metrics import HTTP_REQUESTS
 from shared.service import start_site
 from tests.support.nats_server import NatsServer
-from tests.support.system import SECRET, System, running_system, settings_for
+from tests.support.system import SECRET, System, gateway_alone, settings_for
 
 ORIGIN = "http://127.0.0.1:5173"
 
@@ -32,12 +32,9 @@ ORIGIN = "http://127.0.0.1:5173"
 @pytest_asyncio.fixture
 async def system(nats_server: NatsServer, tmp_path: Path) -> AsyncIterator[System]:
     """The gateway alone (a created job is cached at once), CORS allowed for ORIGIN."""
-    async with running_system(
+    async with gateway_alone(
         nats_server.url,
         tmp_path,
-        storyboard_workers=0,
-        renderer_workers=0,
-        assets_workers=0,
         cors_allowed_origins=ORIGIN,
     ) as running:
         yield running

@@ -20,7 +20,7 @@ from shared.bus import Bus, ConsumerSpec
 from shared.events import Event, JobCanceled, StoryboardFailed, new_id
 from tests.observability.conftest import SpanRecorder, json_log_file
 from tests.support.nats_server import NatsServer
-from tests.support.system import System, delete_streams, running_system
+from tests.support.system import System, delete_streams, gateway_alone, running_system
 from tests.support.waiting import eventually
 
 
@@ -208,12 +208,9 @@ def png_form(data: bytes) -> aiohttp.FormData:
 
 async def test_budget_state_reaches_hard_exceeded(nats_server: NatsServer, tmp_path: Path) -> None:
     # Real models, a one-cent hard limit: the first job commits past it.
-    async with running_system(
+    async with gateway_alone(
         nats_server.url,
         tmp_path,
-        storyboard_workers=0,
-        renderer_workers=0,
-        assets_workers=0,
         generation_backend="replicate",
     ) as system:
         system._start(

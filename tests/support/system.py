@@ -206,6 +206,15 @@ async def running_system(
         await delete_streams(nats_url)
 
 
+def gateway_alone(
+    nats_url: str, root: Path, **overrides: Any
+) -> contextlib.AbstractAsyncContextManager[System]:
+    """The gateway with no workers: jobs are accepted and cached, nothing works on them."""
+    return running_system(
+        nats_url, root, storyboard_workers=0, renderer_workers=0, assets_workers=0, **overrides
+    )
+
+
 async def delete_streams(nats_url: str) -> None:
     """Isolate tests that share one server: streams (and their consumers) go away."""
     with contextlib.suppress(Exception):
