@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from shared.pricing import DEFAULT_PRICING_FILE, load_pricing
 from tests.support.api import Api
 from tests.support.file_versions import FileVersions
 from tests.support.measurements import record_measurement
@@ -137,7 +138,14 @@ async def test_nats_restart_mid_flight_loses_and_duplicates_nothing(
     assert duplicated == {} and missing == []
     assert len(rows) == JOBS and set(rows.values()) == {1}
     assert set(cost_rows.values()) <= {1} and set(cost_events.values()) <= {1}
-    assert creates == needed
+    # Nothing seeded is ever made twice (a retry finds its earlier prediction by the seed).
+    # The voice model takes no seed: a voice-over whose prediction id could not be saved
+    # while the bus was down is made again, at most once in this outage (docs/reliability.md,
+    # "the lesser harm").
+    voice = load_pricing(DEFAULT_PRICING_FILE).tier("replicate", "standard")["voice"]
+    voices_again = stats.get("creates", {}).get(voice, 0) - (JOBS if fake else 0)
+    assert 0 <= voices_again <= 1
+    assert creates == needed + voices_again
     if backend == "replicate":
         # Every prediction made was billed, once.
         assert sum(cost_rows.values()) >= creates > 0
