@@ -10,6 +10,7 @@ that surface so the contrast is at least 4.5:1 (WCAG AA).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +81,10 @@ def _readable_on(colour: RGB, surface: RGB, target: float = MIN_CONTRAST + 0.2) 
     return readable_text_color(surface)
 
 
+@lru_cache(maxsize=256)
 def colours_for(style: str, palette: tuple[RGB, ...]) -> Colours:
+    """The style's colours from the brand palette (kept per process: every layer of every
+    frame asks, and each answer is dozens of contrast ratios)."""
     primary = palette[0]
     darkest = min(palette, key=relative_luminance)
     lightest = max(palette, key=relative_luminance)
@@ -150,14 +154,20 @@ def colours_for(style: str, palette: tuple[RGB, ...]) -> Colours:
 def _rounded(size: tuple[int, int], radius: int, colour: RGB, alpha: float = 1.0) -> Image.Image:
     """A rounded rectangle, drawn at 2x and reduced for smooth corners."""
     width, height = max(1, size[0]), max(1, size[1])
+    layer = Image.new("RGBA", (width, height), (*colour, 255))
+    layer.putalpha(_rounded_mask(width, height, radius, round(255 * alpha)))
+    return layer
+
+
+@lru_cache(maxsize=64)
+def _rounded_mask(width: int, height: int, radius: int, opacity: int) -> Image.Image:
+    # Kept per process (read only: `putalpha` copies it): panels, strips and buttons of
+    # the same size recur across a job's scenes and frames.
     big = Image.new("L", (width * 2, height * 2), 0)
     ImageDraw.Draw(big).rounded_rectangle(
-        (0, 0, width * 2 - 1, height * 2 - 1), radius=max(0, radius * 2), fill=round(255 * alpha)
+        (0, 0, width * 2 - 1, height * 2 - 1), radius=max(0, radius * 2), fill=opacity
     )
-    mask = big.reduce(2)
-    layer = Image.new("RGBA", (width, height), (*colour, 255))
-    layer.putalpha(mask)
-    return layer
+    return big.reduce(2)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import io
 import math
 import random
 from dataclasses import replace
+from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
@@ -54,8 +55,14 @@ def _rng(*parts: object) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
+@lru_cache(maxsize=32)
+def _ramp(width: int, height: int) -> Image.Image:
+    # Read only (a mask for `composite`), so one per size serves every plate.
+    return Image.linear_gradient("L").resize((width, height))
+
+
 def _gradient(size: tuple[int, int], top: RGB, bottom: RGB) -> Image.Image:
-    ramp = Image.linear_gradient("L").resize((max(1, size[0] // 8), max(1, size[1] // 8)))
+    ramp = _ramp(max(1, size[0] // 8), max(1, size[1] // 8))
     small = Image.composite(
         Image.new("RGB", ramp.size, bottom), Image.new("RGB", ramp.size, top), ramp
     )

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from shared.creative.frame import JPEG_QUALITY, scene_layers, storyboard_frame
-from shared.creative.layers import caption_page, colours_for, headline_layers
+from shared.creative.layers import _rounded, caption_page, colours_for, headline_layers
 from shared.creative.layout import SceneDesign, SceneLayout, scene_layout
 from shared.creative.palette import RGB, brand_palette, contrast_ratio, mix
 from shared.creative.plate import decode_product, draw_plate
@@ -387,3 +387,17 @@ def test_small_print_and_ai_label_are_in_the_safe_zone_clear_of_the_rest(
         assert not _overlap(crowded.legal.box, crowded.headline.box)
     if crowded.headline is not None and _overlap(crowded.legal.box, crowded.headline.box):
         assert not crowded.fits
+
+
+def test_panels_of_one_size_keep_their_own_colours() -> None:
+    # The rounded mask is kept per size and shared: two panels of the same size but
+    # different colours and opacity must each come out as drawn, neither touching the other.
+    first = _rounded((40, 20), 6, (255, 0, 0))
+    second = _rounded((40, 20), 6, (0, 0, 255), alpha=0.5)
+    third = _rounded((40, 20), 6, (255, 0, 0))
+    assert first.getpixel((20, 10)) == (255, 0, 0, 255)
+    assert second.getpixel((20, 10)) == (0, 0, 255, 128)
+    assert first.getpixel((0, 0))[3] < 128  # a rounded corner
+    assert first.tobytes() == third.tobytes()
+    first.putpixel((20, 10), (0, 255, 0, 255))
+    assert _rounded((40, 20), 6, (255, 0, 0)).getpixel((20, 10)) == (255, 0, 0, 255)
