@@ -58,6 +58,7 @@ class System:
     token: str
     frame_divisor: int | None
     data_dir: Path | None = None
+    nats_url: str | None = None  # a launched system's nats-server
 
 
 def add_system_arguments(parser: argparse.ArgumentParser) -> None:
@@ -219,7 +220,13 @@ async def running_system(
                 + _log_tail(launcher.log_path)
             ) from None
         url = f"http://127.0.0.1:{launcher.ports['GATEWAY_PORT']}"
-        yield System(url=url, token=token, frame_divisor=divisor, data_dir=launcher.data_dir)
+        yield System(
+            url=url,
+            token=token,
+            frame_divisor=divisor,
+            data_dir=launcher.data_dir,
+            nats_url=f"nats://127.0.0.1:{launcher.ports['NATS_PORT']}",
+        )
     finally:
         await launcher.stop()
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+from _bus_reference import bus_alone
 from _hops import ClientTimes, job_hops, print_hops
 from _profile import CpuMeter, PySpy, flame_summary, print_cpu, print_flame, service_processes
 from _system import (
@@ -172,7 +173,12 @@ async def run_jobs(
 
 
 def report(
-    outcomes: list[Outcome], first: float, last: float, divisor: int | None, label: str
+    outcomes: list[Outcome],
+    first: float,
+    last: float,
+    divisor: int | None,
+    label: str,
+    reference: float | None = None,
 ) -> None:
     ok = sorted(o.latency_s * 1000 for o in outcomes if o.error is None)
     errors = [o.error for o in outcomes if o.error is not None]
@@ -189,6 +195,11 @@ def report(
         f"  throughput        {rate:.1f} jobs/s  (target >= {TARGET_JOBS_PER_S:.0f} jobs/s"
         f" with p95 < {TARGET_P95_MS:.0f} ms on 2 cores: {verdict})"
     )
+    if reference:
+        print(
+            f"  reference         {reference:,.0f} jobs/s: the bus alone (the same messages"
+            f" through the same nats-server, no service code; this run: {rate / reference:.1%})"
+        )
     print(f"  latency p50       {percentile(ok, 50):.0f} ms")
     print(f"  latency p95       {p95:.0f} ms")
     print(f"  latency max       {max(ok, default=0.0):.0f} ms")
@@ -263,7 +274,12 @@ async def timed_pass(args: argparse.Namespace, system: System, label: str) -> li
 
 
 async def measured_pass(args: argparse.Namespace, system: System, label: str) -> None:
-    """The jobs, with each process's CPU and, with --profile, py-spy on the hottest two."""
+    """The bus alone (the reference), then the jobs, with each process's CPU and, with
+    --profile, py-spy on the hottest two."""
+    reference = None
+    if system.nats_url:
+        print(f"bench: the bus alone, {args.jobs} jobs' messages (reference)", flush=True)
+        reference = await bus_alone(system.nats_url, args.jobs)
     await warm_up(args, system)
     procs = _processes(system)
     meter = CpuMeter(procs) if procs else None
@@ -276,7 +292,7 @@ async def measured_pass(args: argparse.Namespace, system: System, label: str) ->
             await profiling.enter_async_context(spy)
         outcomes, first, last = await run_jobs(system.url, system.token, args.jobs, args.timeout)
         used = meter.used() if meter else None
-    report(outcomes, first, last, system.frame_divisor, label)
+    report(outcomes, first, last, system.frame_divisor, label, reference)
     if used is not None:
         print_cpu(used, last - first, sum(o.error is None for o in outcomes))
     for name in profiled:
