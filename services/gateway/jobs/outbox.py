@@ -31,6 +31,14 @@ IDLE_WAIT_S = 1.0
 FAILURE_BACKOFF = Backoff(base_s=0.2, cap_s=5.0)
 KEEP_PUBLISHED_S = 86_400
 PRUNE_EVERY_S = 600.0
+UNSENT = (
+    "SELECT id, subject, headers, payload FROM outbox WHERE published_at IS NULL"
+    " ORDER BY created_at, rowid LIMIT ?"
+)
+UNSENT_NOT_MARKING = (
+    "SELECT id, subject, headers, payload FROM outbox WHERE published_at IS NULL"
+    " AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY created_at, rowid LIMIT ?"
+)
 
 
 class OutboxRelay:
@@ -80,14 +88,13 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Publish up to `BATCH` unsent rows and start marking them; how many were sent."""
-        sql = "SELECT id, subject, headers, payload FROM outbox WHERE published_at IS NULL"
-        params: list[object] = []
         if self._marking:
             # Left out by SQLite rather than read and dropped here: in a burst hundreds of
             # rows wait for their mark, and each pass would decode their payloads again.
-            sql += " AND id NOT IN (SELECT value FROM json_each(?))"
-            params.append(orjson.dumps(list(self._marking)).decode())
-        rows = await self.db.fetchall(sql + " ORDER BY created_at, rowid LIMIT ?", (*params, BATCH))
+            marking = orjson.dumps(list(self._marking)).decode()
+            rows = await self.db.fetchall(UNSENT_NOT_MARKING, (marking, BATCH))
+        else:
+            rows = await self.db.fetchall(UNSENT, (BATCH,))
         if not rows:
             return 0
         await asyncio.gather(
