@@ -30,7 +30,8 @@ async def test_demo_leaves_a_playable_mp4(
         line for line in err.getvalue().splitlines() if line[:4] in ("1/4 ", "2/4 ", "3/4 ", "4/4 ")
     ]
     assert [s[:3] for s in steps] == ["1/4", "2/4", "3/4", "4/4"]
-    assert "storyboarding" in err.getvalue() and "rendering" in err.getvalue()
+    shown = err.getvalue()
+    assert "storyboard_ready" in shown and "rendering" in shown
     last = out.getvalue().strip().splitlines()[-1]
     assert last.startswith("Your video: ")
     path = Path(last.removeprefix("Your video: "))

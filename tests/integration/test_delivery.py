@@ -9,7 +9,9 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from shared.events import StoryboardCompleted, StoryboardRequested
 from shared.models import GenerationRequest
+from tests.integration.test_replicate_pipeline import replicate_system, submit
 from tests.support.nats_server import NatsServer
+from tests.support.replicate_backend import started_fake
 from tests.support.system import System, running_system
 from tests.support.waiting import eventually
 
@@ -90,20 +92,26 @@ async def test_cancel_stops_the_job_for_good(system: System) -> None:
     assert status == 409
 
 
-async def test_cancel_during_storyboarding_stops_the_worker(system: System) -> None:
-    # A long storyboard (60 s, 13 frames at full size) is being drawn.
-    await system.stop_workers()
-    system.start_storyboard_worker(frame_scale_divisor=1, scene_concurrency=1)
-    job = await system.create_job(duration_s=60, platform="youtube")
-    await system.wait_status(job["id"], "storyboarding")
+async def test_cancel_during_storyboarding_stops_the_worker(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    # A storyboard of model pictures drawn one at a time, 0.8 s a picture: seconds long.
+    async with (
+        started_fake(latency_scale=0.4) as fake,
+        replicate_system(nats_server, tmp_path, fake, scene_concurrency=1) as system,
+    ):
+        job = await submit(system)
+        await system.wait_status(job["id"], "storyboarding", timeout_s=30)
 
-    # The client cancels mid-way; the job is canceled and stays so.
-    status, body, _ = await system.call("POST", f"/api/v2/jobs/{job['id']}/cancel")
-    assert status == 200 and body["status"] == "canceled"
+        # The client cancels mid-way; the job is canceled and stays so.
+        status, body, _ = await system.call("POST", f"/api/v2/jobs/{job['id']}/cancel")
+        assert status == 200 and body["status"] == "canceled"
 
-    await system.drained("storyboard", "gateway")
-    final = await system.job(job["id"])
-    assert final["status"] == "canceled" and final["storyboard"] is None
+        await system.drained("storyboard", "gateway")
+        final = await system.job(job["id"])
+        assert final["status"] == "canceled" and final["storyboard"] is None
+        # The worker stopped drawing: it never completed the storyboard.
+        assert await _subjects_for(system, job["id"], StoryboardCompleted.subject) == []
 
 
 async def test_jobs_are_accepted_while_nats_is_down(
