@@ -126,6 +126,14 @@ async def job_in(status: JobStatus, jobs: JobStore, projection: Projection, job_
     raise AssertionError(f"no way to {status} here")
 
 
+async def test_a_created_job_is_the_job_its_row_reads_back(jobs: JobStore) -> None:
+    # create answers with the row the INSERT returned (defaults included), not a second read.
+    created = await jobs.create("job0", CLIENT, REQUEST)
+    assert created == await current(jobs, "job0")
+    assert created.job.status == JobStatus.queued and created.job.created_at
+    assert created.request == REQUEST and created.attempt == 1
+
+
 async def test_a_job_from_brief_to_export(
     db: Database, jobs: JobStore, projection: Projection
 ) -> None:

@@ -92,7 +92,7 @@ class JobStore:
         """A new job asking for its storyboard; with `pause`, created and held before it."""
         estimate = estimate or Estimate(total_usd=0.0, items=[])
         async with self.db.transaction() as tx:
-            await store.insert(
+            record = await store.insert(
                 tx,
                 job_id,
                 client_id,
@@ -107,10 +107,9 @@ class JobStore:
             requested = StoryboardRequested(request=request)
             if pause is None:
                 await enqueue(tx, requested.envelope(job_id=job_id, client_id=client_id))
-                record = await load(tx, job_id)
             else:
                 start = StageStart(requested, lifecycle.queued_progress())
-                record = await hold(tx, await load(tx, job_id), start, pause)
+                record = await hold(tx, record, start, pause)
         self.on_outbox()
         return record
 

@@ -288,12 +288,13 @@ async def insert(
     progress: Progress,
     estimated_cost: float,
     cost_items: list[CostItem],
-) -> None:
-    """A new job, in the lifecycle's first status."""
-    await tx.execute(
+) -> JobRecord:
+    """A new job, in the lifecycle's first status, as its row reads back (the columns'
+    defaults included) in the same statement."""
+    row = await tx.fetchone(
         "INSERT INTO generated_videos (id, campaign_id, client_id, status, prompt,"
         " request_json, progress, estimated_cost, cost_items, updated_at)"
-        f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {NOW_SQL})",
+        f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {NOW_SQL}) RETURNING *",
         (
             job_id,
             request.campaign_id,
@@ -306,6 +307,9 @@ async def insert(
             cost_items_json(cost_items),
         ),
     )
+    if row is None:
+        raise RuntimeError(f"INSERT ... RETURNING gave no row for job {job_id}")
+    return JobRecord(job_from(row), client_id, request, attempt=row["attempt"])
 
 
 async def move(
