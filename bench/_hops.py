@@ -172,7 +172,8 @@ def _breakdown(jobs: list[JobSpans], pick: Pick, spans: list[SpanRecord]) -> lis
 
 def job_hops(spans: list[SpanRecord], clients: list[ClientTimes]) -> list[Row]:
     """The hop table: one row per hop, breakdown rows (indented) under the spans that have
-    children, then the gateway's handling of progress events and the end-to-end latency."""
+    children, then the gateway's handling of progress events (when there were any: a
+    storyboard drawn within half a second reports none) and the end-to-end latency."""
     jobs = assemble(spans, clients)
     rows = []
     for label, kind, measure in HOPS:
@@ -186,8 +187,9 @@ def job_hops(spans: list[SpanRecord], clients: list[ClientTimes]) -> list[Row]:
         for s in job.spans
         if s.name == PROJECT_PROGRESS and s.service == GATEWAY
     ]
-    per_job = len(progress) / max(len(jobs), 1)
-    rows.append(Row("gateway: project progress (each)", "in", progress, per_job=per_job))
+    if progress:
+        per_job = len(progress) / len(jobs)
+        rows.append(Row("gateway: project progress (each)", "in", progress, per_job=per_job))
     latency = [(job.client.ready_ns - job.client.post_ns) * MS for job in jobs]
     rows.append(Row("end to end (client)", "total", latency))
     return rows
