@@ -308,7 +308,7 @@ async def insert(
         ),
     )
     if row is None:
-        raise RuntimeError(f"INSERT ... RETURNING gave no row for job {job_id}")
+        raise RuntimeError(f"job {job_id} was written but not returned")
     return JobRecord(job_from(row), client_id, request, attempt=row["attempt"])
 
 
