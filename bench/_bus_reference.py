@@ -3,12 +3,12 @@ service code around them.
 
 A job of `bench/pipeline.py` is, on the bus: `jobs.storyboard.requested` published (the
 gateway's outbox relay) and taken by the storyboard's pull consumer, which publishes
-`jobs.storyboard.progress` and `jobs.storyboard.completed` and acks; the gateway's
-projection takes both and acks each. `bus_alone` replays exactly that pattern — same
-message sizes, JetStream file storage, `Nats-Msg-Id` on every publish, pull consumers
-fetching in batches up to the services' concurrency (16) — with handlers that do
-nothing else, and returns jobs/s from the first publish to the last completion acked.
-What the pipeline reaches against it is what our own code costs.
+`jobs.storyboard.completed` (a storyboard drawn within half a second sends no progress
+event) and acks; the gateway's projection takes it and acks. `bus_alone` replays
+exactly that pattern — same message sizes, JetStream file storage, `Nats-Msg-Id` on
+every publish, pull consumers fetching in batches up to the services' concurrency (16) —
+with handlers that do nothing else, and returns jobs/s from the first publish to the last
+completion acked. What the pipeline reaches against it is what our own code costs.
 """
 
 from __future__ import annotations
@@ -26,11 +26,10 @@ from nats.js.api import ConsumerConfig, StorageType, StreamConfig
 
 STREAM = "BENCH_BUS_REFERENCE"
 REQUESTED = "benchref.storyboard.requested"
-FOLLOW_UPS = "benchref.storyboard.done"  # progress and completed
+FOLLOW_UPS = "benchref.storyboard.done"  # completed
 CONCURRENCY = 16
-# A brief's StoryboardRequested envelope, a progress event, a 2-scene StoryboardCompleted.
+# A brief's StoryboardRequested envelope and a 2-scene StoryboardCompleted.
 REQUESTED_BYTES = 1_100
-PROGRESS_BYTES = 420
 COMPLETED_BYTES = 2_900
 
 
@@ -67,18 +66,16 @@ async def _run(js: JetStreamContext, jobs: int) -> float:
 
     async def work(msg: Msg) -> None:
         job = msg.data[:32]
-        for kind, size in ((b"p", PROGRESS_BYTES), (b"c", COMPLETED_BYTES)):
-            body = job + kind + b"x" * (size - 33)
-            await js.publish(FOLLOW_UPS, body, headers={"Nats-Msg-Id": uuid.uuid4().hex})
+        body = job + b"c" + b"x" * (COMPLETED_BYTES - 33)
+        await js.publish(FOLLOW_UPS, body, headers={"Nats-Msg-Id": uuid.uuid4().hex})
         await msg.ack()
 
     async def project(msg: Msg) -> None:
         nonlocal completed
         await msg.ack()
-        if msg.data[32:33] == b"c":
-            completed += 1
-            if completed == jobs:
-                all_done.set()
+        completed += 1
+        if completed == jobs:
+            all_done.set()
 
     worker = await js.pull_subscribe_bind(durable="worker", stream=STREAM)
     projection = await js.pull_subscribe_bind(durable="projection", stream=STREAM)
