@@ -79,10 +79,27 @@ class Outcome:
         return self.finished - self.started
 
 
+# Ten products, each brief its own brand name: like a platform's traffic, words recur across
+# briefs (the products', the call to action's) but no two briefs draw the same frames.
+PRODUCTS = (
+    "steel water bottle that keeps drinks cold for 24 hours",
+    "oat milk with 30% less sugar",
+    "running shoe that weighs 180 g",
+    "vitamin C serum that brightens skin in 7 days",
+    "bamboo toothbrush, plastic-free",
+    "noise cancelling headphones with 40 hours of battery",
+    "cold brew coffee, no added sugar",
+    "yoga mat that never slips",
+    "dog food made with real chicken",
+    "sunscreen SPF 50, reef safe",
+)
+
+
 def brief(index: int) -> dict[str, object]:
+    product = PRODUCTS[index % len(PRODUCTS)]
     return {
         "campaign_id": f"bench-{index % 10}",
-        "prompt": f"Launch ad #{index} for a reusable steel water bottle that keeps drinks cold",
+        "prompt": f"Launch ad #{index} for the Zeno{index} {product}",
         "platform": "tiktok",
         "duration_s": 15,
         "brand": {"colors": ["#0F4C81", "#F5B700", "#FFFFFF"], "tone": "energetic"},
