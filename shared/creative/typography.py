@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from PIL import ImageFont
 
@@ -105,15 +106,87 @@ _widths: dict[tuple[object, ...], int] = {}
 WIDTHS_KEPT = 20_000
 
 
+Rendered = tuple[Any, tuple[int, int]]  # Pillow's mask (an ImagingCore) and its offset
+
+
+class RenderedTexts:
+    """Texts rendered so far, keyed by face, size and how they were set; shared by the
+    drawing threads like `_widths` (a mask is read-only once made). Bounded by the masks'
+    bytes: when full it starts again, and the recurring texts come back within a frame."""
+
+    def __init__(self, bytes_kept: int) -> None:
+        self.bytes_kept = bytes_kept
+        self.masks: dict[tuple[object, ...], Rendered] = {}
+        self.bytes = 0
+
+    def get(self, key: tuple[object, ...]) -> Rendered | None:
+        return self.masks.get(key)
+
+    def put(self, key: tuple[object, ...], rendered: Rendered) -> None:
+        width, height = rendered[0].size
+        if self.bytes + width * height > self.bytes_kept:
+            self.masks.clear()
+            self.bytes = 0
+        self.masks[key] = rendered
+        self.bytes += width * height
+
+
+MASK_BYTES_KEPT = 32 << 20
+_rendered = RenderedTexts(MASK_BYTES_KEPT)
+
+
+class RememberedFont(ImageFont.FreeTypeFont):
+    """A face that renders each text once per process. Rendering (FreeType loading and
+    hinting every glyph, then rasterising it) is the costliest step of drawing a small
+    frame and holds the GIL throughout; the same texts recur in every frame and job (the
+    call to action, "Ready?", the small print, the label, a brand's name and product
+    words), and a video draws each caption word twice (on the panel, then highlighted).
+    The mask does not depend on the ink in the modes we draw in; colour glyphs ("RGBA"),
+    whose masks ImageDraw changes in place, are rendered anew each time."""
+
+    def getmask2(
+        self,
+        text: str | bytes,
+        mode: str = "",
+        direction: str | None = None,
+        features: list[str] | None = None,
+        language: str | None = None,
+        stroke_width: float = 0,
+        anchor: str | None = None,
+        ink: int = 0,
+        start: tuple[float, float] | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Rendered:
+        if mode == "RGBA" or args:
+            return super().getmask2(
+                text, mode, direction, features, language, stroke_width, anchor, ink, start,
+                *args, **kwargs,
+            )  # fmt: skip
+        key = (
+            self.path, self.index, self.size, self.layout_engine, text, mode, direction,
+            tuple(features or ()), language, stroke_width, anchor, start,
+            tuple(sorted(kwargs.items())),
+        )  # fmt: skip
+        rendered = _rendered.get(key)
+        if rendered is None:
+            rendered = super().getmask2(
+                text, mode, direction, features, language, stroke_width, anchor, ink, start,
+                **kwargs,
+            )  # fmt: skip
+            _rendered.put(key, rendered)
+        return rendered
+
+
 def _load(face: str, brand: str | None, size: int) -> Font:
     if brand:
         try:
-            return ImageFont.truetype(brand, size)
+            return RememberedFont(brand, size)
         except OSError:
             pass  # an unreadable brand font falls back to ours: a render never fails on it
     path = FACE_FILES.get(face, FACE_FILES["bold"])
     if path.is_file():
-        return ImageFont.truetype(str(path), size)
+        return RememberedFont(str(path), size)
     font = ImageFont.load_default(size=size)
     if not isinstance(font, ImageFont.FreeTypeFont):
         raise RuntimeError("Pillow was built without FreeType; scalable fonts are required")

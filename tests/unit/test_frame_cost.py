@@ -1,13 +1,13 @@
 """What a storyboard frame costs to draw (bench/README.md, "Where a pipeline job's time
-goes"): a text is measured once per font and process, and a still frame does not draw
-the caption highlights only the video shows. Neither changes a pixel."""
+goes"): a text is measured and rendered once per font and process, and a still frame
+does not draw the caption highlights only the video shows. None of it changes a pixel."""
 
 from __future__ import annotations
 
 import uuid
 
 import pytest
-from PIL import ImageFont
+from PIL import Image, ImageDraw, ImageFont
 
 from shared.creative import typography
 from shared.creative.layers import caption_page, colours_for
@@ -78,3 +78,63 @@ def test_a_still_frame_caption_page_skips_the_highlights_and_keeps_the_panel() -
     assert len(video.highlights) == len(words) and still.highlights == ()
     assert (still.base.x, still.base.y) == (video.base.x, video.base.y)
     assert still.base.image.tobytes() == video.base.image.tobytes()
+
+
+class CountingRenders(typography.RememberedFont):
+    """A remembered font that counts what FreeType actually renders."""
+
+    renders = 0
+
+    def getmask2(self, text, mode="", *args, **kwargs):  # type: ignore[no-untyped-def]
+        before = len(typography._rendered.masks), typography._rendered.bytes
+        result = super().getmask2(text, mode, *args, **kwargs)
+        if (len(typography._rendered.masks), typography._rendered.bytes) != before:
+            self.renders += 1
+        return result
+
+
+def _drawn(font: ImageFont.FreeTypeFont, text: str, ink: tuple[int, int, int]) -> bytes:
+    image = Image.new("RGBA", (400, 60), (0, 0, 0, 0))
+    ImageDraw.Draw(image).text((3, 5), text, font=font, fill=(*ink, 255))
+    return image.tobytes()
+
+
+def test_a_text_is_rendered_once_per_face_and_size_in_any_colour() -> None:
+    # The caption's word on the panel and highlighted: two inks, one rendering; the
+    # pixels are those a plain FreeType font draws.
+    text = f"Shop now {uuid.uuid4().hex[:6]}"
+    path = str(FACE_FILES["bold"])
+    font, twin = CountingRenders(path, 32), CountingRenders(path, 32)
+    plain = ImageFont.FreeTypeFont(path, 32)
+    white, gold = (255, 255, 255), (245, 183, 0)
+    assert _drawn(font, text, white) == _drawn(plain, text, white)
+    assert _drawn(twin, text, gold) == _drawn(plain, text, gold)
+    assert _drawn(font, text, gold) != _drawn(font, text, white)
+    assert (font.renders, twin.renders) == (1, 0)
+
+
+def test_remembered_texts_are_those_of_their_own_size_and_face() -> None:
+    text = f"Ready? {uuid.uuid4().hex[:4]}"
+    fonts = [
+        typography.RememberedFont(str(FACE_FILES[face]), size)
+        for face in ("bold", "condensed")
+        for size in (20, 28)
+    ]
+    drawn = [_drawn(font, text, (255, 255, 255)) for font in fonts]
+    fresh = [_drawn(ImageFont.FreeTypeFont(f.path, f.size), text, (255, 255, 255)) for f in fonts]
+    assert drawn == fresh and len(set(drawn)) == 4
+
+
+def test_the_remembered_texts_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A process drawing for months keeps at most MASK_BYTES_KEPT of rendered text.
+    kept = typography.RenderedTexts(bytes_kept=20_000)
+    monkeypatch.setattr(typography, "_rendered", kept)
+    font = typography.RememberedFont(str(FACE_FILES["bold"]), 24)
+    for n in range(60):
+        _drawn(font, f"word {n}", (255, 255, 255))
+    assert 0 < len(kept.masks) < 60 and 0 < kept.bytes <= 20_000
+
+
+def test_the_design_system_draws_with_remembered_fonts() -> None:
+    assert isinstance(typography.load_font(33), typography.RememberedFont)
+    assert isinstance(typography.load_font(33, "condensed"), typography.RememberedFont)
