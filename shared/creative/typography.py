@@ -378,6 +378,51 @@ def _fits(lines: list[list[str]], font: Font, width: int) -> bool:
     return all(text_width(font, " ".join(line)) <= width for line in lines)
 
 
+def _sizes(largest: int, smallest: int) -> list[int]:
+    """The sizes a text is tried at, largest first, about 4% apart."""
+    sizes = []
+    size = largest
+    while size >= smallest:
+        sizes.append(size)
+        size -= max(1, size // 24)
+    return sizes
+
+
+def _largest_fitting(
+    sizes: list[int],
+    words: list[str],
+    width: int,
+    face: str,
+    brand: str | None,
+    max_lines: int,
+    max_words: int,
+) -> tuple[int, list[list[str]]] | None:
+    """The largest of `sizes` at which the words wrap into at most `max_lines` lines of
+    `width`, and those lines. The largest is tried first (most texts fit there), then
+    the rest by bisection: a smaller size never needs more lines, so about four tries
+    find it among a dozen sizes where trying each in turn measured every line at each."""
+
+    def wrapped(size: int) -> list[list[str]] | None:
+        font = load_font(size, face, brand)
+        lines = _wrap(words, font, width, max_words)
+        return lines if len(lines) <= max_lines and _fits(lines, font, width) else None
+
+    if not sizes:
+        return None
+    if (lines := wrapped(sizes[0])) is not None:
+        return sizes[0], lines
+    best: tuple[int, list[list[str]]] | None = None
+    low, high = 1, len(sizes) - 1  # the answer's index is in [low, high], if any
+    while low <= high:
+        middle = (low + high) // 2
+        if (lines := wrapped(sizes[middle])) is not None:
+            best = sizes[middle], lines
+            high = middle - 1
+        else:
+            low = middle + 1
+    return best
+
+
 def fit_text(
     text: str,
     width: int,
@@ -394,14 +439,11 @@ def fit_text(
     and the size never goes below the minimum, except for a single word wider than the
     line (it is set just small enough to fit)."""
     words = text.split()
-    size = max(min_px, max_px)
-    lines: list[list[str]] = []
-    while size >= min_px:
-        font = load_font(size, face, brand)
-        lines = _wrap(words, font, width, max_words)
-        if len(lines) <= max_lines and _fits(lines, font, width):
-            break
-        size = size - max(1, size // 24)
+    found = _largest_fitting(
+        _sizes(max(min_px, max_px), min_px), words, width, face, brand, max_lines, max_words
+    )
+    if found is not None:
+        size, lines = found
     else:
         size = min_px
         font = load_font(size, face, brand)

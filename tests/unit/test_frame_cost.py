@@ -4,6 +4,7 @@ does not draw the caption highlights only the video shows. None of it changes a 
 
 from __future__ import annotations
 
+import random
 import uuid
 
 import pytest
@@ -138,3 +139,55 @@ def test_the_remembered_texts_are_bounded(monkeypatch: pytest.MonkeyPatch) -> No
 def test_the_design_system_draws_with_remembered_fonts() -> None:
     assert isinstance(typography.load_font(33), typography.RememberedFont)
     assert isinstance(typography.load_font(33, "condensed"), typography.RememberedFont)
+
+
+PHRASES = (
+    "Meet Zeno17 steel water bottle that keeps drinks cold for 24 hours oat milk with "
+    "30% less sugar Ready? Shop now. Dermatologist-tested fragrance-free formula "
+    "Limited offer: 50% off WAVE AT YOUR TEAM Supercalifragilistic"
+)
+
+
+def _first_fitting_in_turn(
+    words: list[str], width: int, min_px: int, max_px: int, face: str, max_lines: int
+) -> tuple[int, list[list[str]]] | None:
+    """The size search as it was: every size from the largest down until one fits."""
+    for size in typography._sizes(max(min_px, max_px), min_px):
+        font = typography.load_font(size, face)
+        lines = typography._wrap(words, font, width, typography.MAX_WORDS_PER_LINE)
+        if len(lines) <= max_lines and typography._fits(lines, font, width):
+            return size, lines
+    return None
+
+
+def test_bisection_finds_the_size_trying_each_in_turn_finds() -> None:
+    vocabulary = PHRASES.split()
+    chooser = random.Random(7)
+    for _ in range(400):
+        words = [chooser.choice(vocabulary) for _ in range(chooser.randint(1, 12))]
+        width = chooser.choice([40, 54, 120, 300, 870])
+        max_px = chooser.randint(6, 160)
+        min_px = chooser.randint(4, max_px)
+        face = chooser.choice(["bold", "condensed"])
+        max_lines = chooser.choice([1, 2, 3])
+        sizes = typography._sizes(max_px, min_px)
+        found = typography._largest_fitting(
+            sizes, words, width, face, None, max_lines, typography.MAX_WORDS_PER_LINE
+        )
+        assert found == _first_fitting_in_turn(words, width, min_px, max_px, face, max_lines)
+
+
+def test_a_long_headline_is_tried_at_a_few_sizes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Twelve sizes between 149 px and 98 px; on a 720 px line the headline fits at 98 only.
+    tried: list[int] = []
+    wrap = typography._wrap
+
+    def counting(words, font, width, max_words):  # type: ignore[no-untyped-def]
+        tried.append(font.size)
+        return wrap(words, font, width, max_words)
+
+    monkeypatch.setattr(typography, "_wrap", counting)
+    fitted = typography.fit_text("MEET ZENO55 NOISE CANCELLING", 720, 96, 149, "condensed")
+    sizes = typography._sizes(149, 96)
+    assert len(sizes) == 12 and fitted.font_px == sizes[-1] == 98
+    assert len(tried) <= 5 and tried[0] == 149
