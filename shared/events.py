@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 
 from pydantic import BaseModel, Field
 
+from shared.checks.findings import PreflightReport
 from shared.models import Aspect, GenerationRequest, Progress, Scene, Storyboard, VideoOutput
 
 PAYLOADS: dict[str, type[Payload]] = {}
@@ -128,6 +129,12 @@ class StoryboardCompleted(Payload):
     subject = "jobs.storyboard.completed"
     storyboard: Storyboard
     refined_scene: int | None = None
+    preflight: PreflightReport | None = Field(
+        default=None,
+        description="The storyboard's preflight, made by the worker that drew it (its "
+        "layouts are already measured there); a gateway preflights a storyboard that "
+        "arrives without one.",
+    )
 
 
 class StoryboardFailed(Payload):

@@ -9,6 +9,7 @@ from services.storyboard.keys import manifest_key
 from services.storyboard.progress import ProgressPacer
 from shared.bus import Bus, TransientError
 from shared.cancel import CancelScope, JobWasCanceled
+from shared.checks.preflight import preflighted
 from shared.events import (
     Event,
     JobCanceled,
@@ -19,7 +20,7 @@ from shared.events import (
     StoryboardRequested,
 )
 from shared.logging import get_logger
-from shared.models import Progress, Scene, Storyboard
+from shared.models import GenerationRequest, Progress, Scene, Storyboard
 from shared.storage import LocalStorage
 from shared.tracing import span
 
@@ -41,7 +42,7 @@ class StoryboardHandlers:
     async def on_storyboard_requested(self, event: Event[StoryboardRequested]) -> None:
         if finished := await self._finished(event):
             log.info("storyboard.redelivered", extra={"scenes": len(finished.scenes)})
-            await self.bus.publish_follow_up(event, StoryboardCompleted(storyboard=finished))
+            await self.bus.publish_follow_up(event, completed(event.data.request, finished))
             return
 
         pacer = ProgressPacer()
@@ -74,7 +75,7 @@ class StoryboardHandlers:
         manifest = Manifest(request_event_id=event.id, storyboard=storyboard)
         with span("storyboard.save"):
             await self.storage.put(manifest_key(event.job_id), manifest.model_dump_json().encode())
-        await self.bus.publish_follow_up(event, StoryboardCompleted(storyboard=storyboard))
+        await self.bus.publish_follow_up(event, completed(request, storyboard))
         log.info("storyboard.completed", extra={"scenes": len(storyboard.scenes)})
 
     async def on_scene_refine_requested(self, event: Event[SceneRefineRequested]) -> None:
@@ -106,7 +107,7 @@ class StoryboardHandlers:
             failed = StoryboardFailed(error_message=_reason(exc), refined_scene=data.scene_index)
             await self.bus.publish_follow_up(event, failed)
             return
-        done = StoryboardCompleted(storyboard=storyboard, refined_scene=data.scene_index)
+        done = completed(data.request, storyboard, refined_scene=data.scene_index)
         await self.bus.publish_follow_up(event, done)
         log.info("storyboard.scene_refined", extra={"scene": data.scene_index})
 
@@ -122,6 +123,16 @@ class StoryboardHandlers:
             return None
         manifest = Manifest.model_validate_json(await self.storage.read(key))
         return manifest.storyboard if manifest.request_event_id == event.id else None
+
+
+def completed(
+    request: GenerationRequest, storyboard: Storyboard, refined_scene: int | None = None
+) -> StoryboardCompleted:
+    """The storyboard with its preflight: checked here, where the planner has laid its
+    headlines out already (`readable_headlines`); the gateway would measure them again."""
+    with span("storyboard.preflight"):
+        report = preflighted(request, storyboard)
+    return StoryboardCompleted(storyboard=storyboard, refined_scene=refined_scene, preflight=report)
 
 
 def _reason(exc: Exception) -> str:

@@ -1,6 +1,8 @@
 """Preflight: free checks of a storyboard against its brief, the brand kit and the
-platform, before any paid render. The gateway runs it when a storyboard is ready and
-after every edit or refinement, inside the request, so it is pure and fast (the slowest
+platform, before any paid render. The storyboard worker runs it on what it drew (made
+or refined) and sends the report with `storyboard.completed`, where the headlines'
+layouts are already measured; the gateway runs it after every edit, inside the request,
+and on a storyboard that arrives without a report. It is pure and fast (the slowest
 part, laying headlines out, is cached per scene design).
 
 What it checks, in what every variation shows and says (`shared.checks.onscreen`):
@@ -26,6 +28,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 
 from shared.checks.claims import ClaimRule, claim_rules, find_claims, phrase_pattern, plain
 from shared.checks.findings import Finding, PreflightReport
@@ -37,6 +40,11 @@ from shared.models import GenerationRequest, Storyboard
 
 # Scene lengths are tenths of a second; less than this is rounding, not an edit.
 LENGTH_TOLERANCE_S = 0.05
+
+
+def preflighted(request: GenerationRequest, storyboard: Storyboard) -> PreflightReport:
+    """The storyboard's preflight, stamped now."""
+    return preflight(request, storyboard).model_copy(update={"checked_at": datetime.now(UTC)})
 
 
 def preflight(request: GenerationRequest, storyboard: Storyboard) -> PreflightReport:

@@ -1,12 +1,17 @@
-"""Preflight through the API: a storyboard is checked when it is ready and after every
-edit; its errors block approval (409 `preflight_failed` listing them) until a client
-overrides them with a reason, which is recorded on the job with who made it; a brief its
-platform cannot run is refused when the job is created."""
+"""Preflight through the API: a storyboard is checked when it is ready (by the worker that
+drew it, its report sent with the storyboard) and after every edit; its errors block
+approval (409 `preflight_failed` listing them) until a client overrides them with a
+reason, which is recorded on the job with who made it; a brief its platform cannot run is
+refused when the job is created."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
 
+from shared.events import StoryboardCompleted
+from tests.support.streams import stream_messages
 from tests.support.system import System
 
 RISKY = {
@@ -54,6 +59,27 @@ async def test_a_risky_claim_blocks_approval_until_overridden(system: System) ->
     assert approved["checks_status"] == "warn"
     status, checks, _ = await system.call("GET", f"/api/v2/jobs/{job['id']}/checks")
     assert checks["status"] == "warn" and checks["override"]["reason"] == reason
+
+
+async def test_the_worker_sends_the_preflight_the_job_shows(system: System) -> None:
+    job = await system.create_job(**RISKY)
+    ready = await system.wait_status(job["id"], "storyboard_ready")
+
+    # The storyboard's message on the bus carries its report: the job shows that one.
+    stored = await stream_messages(system.settings.nats_url, "JOBS")
+    completions = [
+        json.loads(m.data)["data"]
+        for m in stored
+        if m.subject == StoryboardCompleted.subject and job["id"].encode() in m.data
+    ]
+    assert len(completions) == 1
+    sent = completions[0]["preflight"]
+    assert sent["status"] == "fail" and sent["checked_at"]
+    assert sent["findings"] == ready["preflight"]["findings"]
+    # Stamped by the worker, to the microsecond: the gateway did not check again.
+    when = [datetime.fromisoformat(r["checked_at"]) for r in (sent, ready["preflight"])]
+    assert when[0] == when[1]
+    assert any(f["check"].startswith("claims.") for f in _errors(ready))
 
 
 async def test_an_edit_is_checked_again_and_clears_the_override(system: System) -> None:

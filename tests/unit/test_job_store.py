@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from services.gateway.jobs.lifecycle import Stage, TransitionRefused
 from services.gateway.jobs.projection import Projection
 from services.gateway.jobs.stage_requests import load_request
 from services.gateway.jobs.store import JobRecord
+from shared.checks.findings import Finding, PreflightReport
+from shared.checks.preflight import preflight
 from shared.db import Database
 from shared.events import (
     Payload,
@@ -216,6 +219,37 @@ async def test_a_job_from_brief_to_export(
         "jobs.render.requested",
         "jobs.export.requested",
     ]
+
+
+async def test_a_storyboard_keeps_the_preflight_its_worker_made(
+    jobs: JobStore, projection: Projection
+) -> None:
+    # The worker's report is stored as it came (here one the gateway would not have
+    # found on this storyboard: it did not check again).
+    record = await jobs.create("job1", CLIENT, REQUEST)
+    finding = Finding(check="claims.medical", severity="error", scene=1, message="a cure")
+    made = PreflightReport.of([finding], checked_at=datetime(2026, 12, 7, tzinfo=UTC))
+    done = await projection.storyboard_completed(
+        event(record, StoryboardCompleted(storyboard=a_storyboard(), preflight=made))
+    )
+    assert done is not None and done.job.preflight == made
+    assert done.job.checks_status == "fail"
+    assert (await current(jobs, "job1")).job.preflight == made
+
+
+async def test_a_storyboard_without_a_preflight_is_preflighted_by_the_gateway(
+    jobs: JobStore, projection: Projection
+) -> None:
+    # From a worker that sends no report (an older one, mid-deploy).
+    record = await jobs.create("job1", CLIENT, REQUEST)
+    storyboard = a_storyboard()
+    done = await projection.storyboard_completed(
+        event(record, StoryboardCompleted(storyboard=storyboard))
+    )
+    assert done is not None and done.job.preflight is not None
+    assert done.job.preflight.checked_at is not None
+    expected = preflight(REQUEST, storyboard)
+    assert done.job.preflight.model_copy(update={"checked_at": None}) == expected
 
 
 @pytest.mark.parametrize(

@@ -16,17 +16,12 @@ from shared.checks.findings import (
     PreflightReport,
     worst,
 )
-from shared.checks.preflight import preflight
+from shared.checks.preflight import preflighted
 from shared.models import GenerationRequest, Job, Storyboard
 
 
 class PreflightFailed(Conflict):
     code = "preflight_failed"
-
-
-def preflighted(request: GenerationRequest, storyboard: Storyboard) -> PreflightReport:
-    """The storyboard's preflight, stamped now."""
-    return preflight(request, storyboard).model_copy(update={"checked_at": datetime.now(UTC)})
 
 
 def storyboard_columns(

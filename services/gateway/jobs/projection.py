@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from services.gateway.jobs.checks import preflighted, storyboard_columns
+from services.gateway.jobs.checks import storyboard_columns
 from services.gateway.jobs.lifecycle import (
     Stage,
     export_stage,
@@ -42,6 +42,7 @@ from services.gateway.paths import video_url
 from services.gateway.webhooks.queue import load_notifying, queue_job_webhook
 from shared.billing import JobCostUpdated
 from shared.checks.findings import PreflightReport
+from shared.checks.preflight import preflighted
 from shared.db import Database, GroupCommit, Transaction
 from shared.events import (
     Event,
@@ -91,9 +92,12 @@ class Projection:
         return await self._apply(_storyboard_progressed, event)
 
     async def storyboard_completed(self, event: Event[StoryboardCompleted]) -> JobRecord | None:
-        # Preflighted before the write lock, not under it: the brief never changes.
-        request = await request_of(self.db, event.job_id)
-        report = None if request is None else preflighted(request, event.data.storyboard)
+        report = event.data.preflight
+        if report is None:
+            # From a worker that sends none: preflighted here, before the write lock, not
+            # under it (the brief never changes).
+            request = await request_of(self.db, event.job_id)
+            report = None if request is None else preflighted(request, event.data.storyboard)
         return await self.group.run(lambda tx: _storyboard_completed(tx, event, report))
 
     async def storyboard_failed(self, event: Event[StoryboardFailed]) -> JobRecord | None:
