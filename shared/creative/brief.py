@@ -33,7 +33,9 @@ PHRASE_WORDS = 10
 
 _TRAILING = " \t.,;:!?…-–—\"'“”"
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+|;\s*")
-_CLAUSE_BREAK = re.compile(r",\s+|\s+[—–-]\s+|:\s+|\s+but\s+")
+_CLAUSE_BREAK = re.compile(
+    r",\s+|\s+[—–-]\s+|:\s+|\s+but\s+|\s+(?:that|which)\s+(?!(?:is|are|was|were|has|have|had)\b)"
+)
 _BULLET = re.compile(r"^\s*(?:[-*•·]|\d+[.)])\s+")
 _ABOUT_THE_AD = re.compile(
     r"\b(?:ad|ads|advert|video|commercial|campaign|storyboard|tiktok|reels?|instagram|"
@@ -121,12 +123,25 @@ _PRODUCT_PATTERNS = (
     re.compile(
         r"\bfor\s+(?:our|the|a|an)\s+(?:new\s+)?([\w'-]+(?:\s+[\w'-]+){0,3})", re.IGNORECASE
     ),
+    # "An ad for Zeno7, a smart bottle": a name straight after "for" is capitalised.
+    re.compile(
+        r"\b(?i:ad|advert|advertisement|video|spot|commercial|campaign|promo|reel)\s+"
+        r"(?:#\d+\s+)?for\s+([A-Z][\w'-]*(?:\s+[\w'-]+){0,3})"
+    ),
+)
+# Occasions an ad can be "for" that are not what it sells.
+_OCCASION = re.compile(
+    r"^(?:black friday|cyber monday|christmas|xmas|easter|halloween|thanksgiving|"
+    r"new year|valentine|mother|father|prime day|back to school|summer|spring|autumn|fall|"
+    r"winter|holiday)",
+    re.IGNORECASE,
 )
 
 # Where a product's name ends: punctuation, or the words that start what is said about it.
 _PRODUCT_END = re.compile(
     r"[,.;:!?]| (?:that|which|with|to|in|for|from|by|at|on|and|is|are|was|launch|sale|"
-    r"campaign|drop)\b"
+    r"campaign|drop|made|built|designed|crafted|packed|powered|infused|loaded|featuring|"
+    r"now|keeps|helps|gives|lets|makes)\b"
 )
 
 
@@ -223,7 +238,7 @@ def find_product(request: GenerationRequest) -> str | None:
     for pattern in _PRODUCT_PATTERNS:
         if match := pattern.search(request.prompt):
             name = _PRODUCT_END.split(match.group(1))[0].strip()
-            if name:
+            if name and not _OCCASION.match(name):
                 return name
     return None
 
@@ -256,16 +271,25 @@ def is_proof(text: str) -> bool:
     return bool(_PROOF.search(text)) and not _ABOUT_THE_AD.search(text)
 
 
+def _capitalised(phrase: str) -> str:
+    """A clause from mid-sentence starts as a headline does ("keeps drinks cold" → "Keeps
+    drinks cold"); a name written in lower case on purpose ("iPhone") stays as it is."""
+    if phrase[:1].islower() and not phrase[1:2].isupper():
+        return sentence_case(phrase)
+    return phrase
+
+
 def find_claims(request: GenerationRequest, product: str | None) -> tuple[str, ...]:
     """Key messages first, in their order, then the prompt's claim-like phrases."""
     messages = _unique(trim(m) for m in request.key_messages)
     found = _phrases(request.prompt, lambda text: is_claim(text, product))
-    return tuple(messages + _unique((trim(c) for c in found), messages))
+    return tuple(messages + _unique((_capitalised(trim(c)) for c in found), messages))
 
 
 def find_proof(request: GenerationRequest) -> tuple[str, ...]:
     messages = [trim(m) for m in request.key_messages]
-    return tuple(_unique(_phrases(request.prompt, is_proof), messages))
+    found = _phrases(request.prompt, is_proof)
+    return tuple(_unique((_capitalised(trim(p)) for p in found), messages))
 
 
 def find_offer(request: GenerationRequest) -> str | None:
@@ -309,16 +333,33 @@ def find_call_to_action(request: GenerationRequest) -> str:
     return DEFAULT_CTA
 
 
+def without_ad_lead(text: str, product: str | None) -> str:
+    """`text` without the words that say what the ad is for ("Launch ad for Zeno7, a
+    smart bottle that keeps drinks cold 24 hours" → "a smart bottle that keeps drinks cold
+    24 hours"): the rest of such a sentence is about the product, and a sentence about
+    the ad is never a claim."""
+    if not product:
+        return text
+    lead = re.compile(
+        r"(?:^|(?<=[.!?;\n]))(\s*)[^.!?;\n]*?\b(?:ad|advert|advertisement|video|spot|"
+        r"commercial|campaign|promo|reel)\s+(?:#\d+\s+)?for\s+(?:(?:our|the|a|an)\s+)?"
+        rf"(?:new\s+)?{re.escape(product)}\b[\s,:;—–-]*(?:(?:that|which)\s+)?",
+        re.IGNORECASE,
+    )
+    return lead.sub(r"\1", text)
+
+
 def extract_facts(request: GenerationRequest) -> BriefFacts:
     product = find_product(request)
+    said = request.model_copy(update={"prompt": without_ad_lead(request.prompt, product)})
     return BriefFacts(
         product=product,
         audience=request.audience,
-        pain=find_pain(request),
-        claims=find_claims(request, product),
-        proof=find_proof(request),
-        offer=find_offer(request),
-        call_to_action=find_call_to_action(request),
+        pain=find_pain(said),
+        claims=find_claims(said, product),
+        proof=find_proof(said),
+        offer=find_offer(said),
+        call_to_action=find_call_to_action(said),
         key_messages=tuple(_unique(trim(m) for m in request.key_messages)),
     )
 

@@ -42,7 +42,9 @@ _DANGLING = frozenset(
         "our",
     ]
 )
-_CLAUSES = re.compile(r"\s*(?:[,;:]|\s[-–—]\s)\s*")
+_CLAUSES = re.compile(r"\s*(?:[,;:]|\s[-–—]\s)\s*|\s+(?:and|but)\s+")
+# A number a cut leaves last has lost what it counts ("lasts 800" of "lasts 800 km").
+_BARE_NUMBER = re.compile(r"^[$€£]?\d[\d.,]*[x%]?$")
 
 
 def readable_headlines(request: GenerationRequest, storyboard: Storyboard) -> Storyboard:
@@ -77,7 +79,8 @@ def readable_headlines(request: GenerationRequest, storyboard: Storyboard) -> St
 
 def _shorter(headline: str) -> Iterator[str]:
     """Shorter headlines saying the gist of `headline`: what follows a colon, then the
-    first clauses (longest first), and only then the first words."""
+    first clauses (longest first; "and" and "but" join clauses too), and only then the
+    first words, never ending on a number whose unit was cut."""
     text = headline.strip().rstrip(".!")
     clauses = [part for part in _CLAUSES.split(text) if part]
     meaningful = [text.split(":", 1)[1]] if ":" in text else []
@@ -88,7 +91,7 @@ def _shorter(headline: str) -> Iterator[str]:
     cuts = []
     for n in range(len(words) - 1, 1, -1):
         kept = words[:n]
-        while kept and kept[-1].lower().strip(",;:") in _DANGLING:
+        while kept and (kept[-1].lower().strip(",;:") in _DANGLING or _BARE_NUMBER.match(kept[-1])):
             kept.pop()
         cuts.append(" ".join(kept).rstrip(",;:"))
     seen = {_key(headline)}

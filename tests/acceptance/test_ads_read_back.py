@@ -30,6 +30,7 @@ from tests.support.viewer import (
     loudness,
     ocr,
     product_fraction,
+    sample_times,
     video_facts,
     words,
     words_found,
@@ -577,3 +578,28 @@ async def test_tiktok_ad_shows_its_disclaimer_long_enough_and_the_ai_label(
     # The rest of the ad still reads back: hook, claim, CTA, product, sound, every box.
     problems += await asyncio.to_thread(read_back, ad, False, True, False)
     assert not problems, "\n".join(problems)
+
+
+async def test_a_one_line_brief_puts_its_product_and_its_claim_on_screen(
+    phone_system: System, tmp_path: Path
+) -> None:
+    # A prompt and nothing else: no product field, no key messages, no upload. The product
+    # is named straight after "ad for", and the rest of the sentence is its promise.
+    (ad,) = await render_ads(
+        phone_system,
+        tmp_path,
+        prompt="Launch ad for Zeno7, a smart water bottle that keeps drinks cold 24 hours.",
+        platform="tiktok",
+        duration_s=10,
+    )
+
+    # A viewer reads the promise and the product's name in the video (every 0.5 s).
+    reading = Reading(ad)
+    times = sample_times(0.0, video_facts(ad.path).duration_s, 0.5)
+    reading.decode(times)
+    for text in ("Keeps drinks cold 24 hours", "Zeno7"):
+        share, seen = await asyncio.to_thread(reading.best_read, text, times)
+        assert share >= READ, f"{text!r} read {share:.0%}: {words(seen)}"
+
+    # And the rest of what every ad must do: hook on frame 0, CTA, sound, layout.
+    assert await asyncio.to_thread(read_back, ad, False, False, False, reading) == []

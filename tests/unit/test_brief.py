@@ -83,7 +83,7 @@ def test_long_sentences_are_narrowed_to_their_claim_clause() -> None:
             "dermatologist-tested and fragrance-free."
         )
     )
-    assert facts.claims == ("dermatologist-tested and fragrance-free",)
+    assert facts.claims == ("Dermatologist-tested and fragrance-free",)
 
 
 def test_proof_offer_pain_and_product() -> None:
@@ -101,6 +101,48 @@ def test_proof_offer_pain_and_product() -> None:
         "without the crash"
     )
     assert extract_facts(_request(prompt="Great vibes for everyone")).pain is None
+
+
+def test_the_product_named_after_ad_for_and_the_rest_of_that_sentence_is_its_claims() -> None:
+    # "An ad for Zeno7, a ..." names the product straight after "for" (no article); the
+    # rest of the sentence is about the product, so its claim is found, as a headline.
+    facts = extract_facts(
+        _request(prompt="Launch ad for Zeno7, a smart water bottle that keeps drinks cold 24 hours")
+    )
+    assert facts.product == "Zeno7"
+    assert facts.claims == ("Keeps drinks cold 24 hours",)
+    facts = extract_facts(
+        _request(prompt="Ad for Zeno vitamin C serum that brightens skin in 7 days")
+    )
+    assert facts.product == "Zeno vitamin C serum"
+    assert facts.claims == ("Brightens skin in 7 days",)
+
+
+def test_a_product_name_stops_where_what_is_said_about_it_starts() -> None:
+    named = {
+        "Launch ad #7 for the Zeno7 dog food made with real chicken": "Zeno7 dog food",
+        "Sale campaign for the Zeno blender made of recycled steel": "Zeno blender",
+        "Ad for Brewly, a cold brew coffee maker. Ready in 12 hours.": "Brewly",
+        "Meet the new TrailMax 2 jacket, waterproof to 10,000 mm": "TrailMax 2 jacket",
+    }
+    for prompt, product in named.items():
+        assert extract_facts(_request(prompt=prompt)).product == product, prompt
+    # An occasion an ad is for is not what it sells.
+    assert extract_facts(_request(prompt="An ad for Black Friday. 30% off")).product is None
+
+
+def test_a_relative_clause_is_narrowed_to_the_promise_but_keeps_its_subject() -> None:
+    facts = extract_facts(
+        _request(
+            prompt="A blender which crushes ice in 10 seconds, with a motor that is 40% quieter."
+        )
+    )
+    assert facts.claims == ("Crushes ice in 10 seconds", "With a motor that is 40% quieter")
+    # A name written in lower case on purpose keeps its case.
+    facts = extract_facts(
+        _request(prompt="Meet Dock. It charges all of your devices fast, iPhone-ready in 5 minutes")
+    )
+    assert "iPhone-ready in 5 minutes" in facts.claims
 
 
 def test_pain_becomes_a_question() -> None:

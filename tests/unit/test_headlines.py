@@ -53,3 +53,19 @@ def test_key_messages_stay_verbatim_and_preflight_says_when_one_is_too_long() ->
     assert any(scene.caption == message for scene in storyboard.scenes)
     fit = [f for f in preflight(request, storyboard).findings if f.check == "text.headline_fit"]
     assert fit and all(f.severity == "error" for f in fit)
+
+
+def test_a_shortened_headline_keeps_a_number_with_what_it_counts() -> None:
+    # Cut at its "and" rather than after "800": a number never ends a headline without
+    # its unit, and the whole line stays in the voice-over.
+    request = _request(
+        prompt="Our new running shoe that weighs just 180 grams and lasts 800 km.",
+        product=None,
+        variations=1,
+    )
+    storyboard = plan_storyboard("job", request)
+    hook = storyboard.scenes[0]
+    assert hook.caption == "Weighs just 180 grams"
+    assert "lasts 800 km" in hook.script
+    fit = [f for f in preflight(request, storyboard).findings if f.check.startswith("text.")]
+    assert fit == []
