@@ -62,11 +62,15 @@ def _ramp(width: int, height: int) -> Image.Image:
 
 
 def _gradient(size: tuple[int, int], top: RGB, bottom: RGB) -> Image.Image:
-    ramp = _ramp(max(1, size[0] // 8), max(1, size[1] // 8))
+    # Top to bottom, so every column is alike: one column is interpolated (bicubic, from an
+    # eighth of the height) and repeated across; the same pixels as interpolating the whole
+    # frame, at a fifteenth of the cost (a 1080x1920 plate: 1.0 against 15.8 ms).
+    ramp = _ramp(1, max(1, size[1] // 8))
     small = Image.composite(
         Image.new("RGB", ramp.size, bottom), Image.new("RGB", ramp.size, top), ramp
     )
-    return small.resize(size, Image.Resampling.BICUBIC)
+    column = small.resize((1, size[1]), Image.Resampling.BICUBIC)
+    return column.resize(size, Image.Resampling.NEAREST)
 
 
 def _disc(
@@ -77,14 +81,24 @@ def _disc(
     alpha: float,
     blur: float = 0.0,
 ) -> None:
-    mask = Image.new("L", image.size, 0)
+    # Only the disc's box and its blur's reach are masked and painted: elsewhere the mask
+    # is zero, and painting through a frame-sized one cost 10 ms of a 1080x1920 plate.
+    # The box is padded past the blur's reach, so the pixels are those of a whole-frame mask.
     cx, cy = centre
+    reach = radius + (math.ceil(4 * blur) + 4 if blur else 2)
+    left, top = max(0, math.floor(cx - reach)), max(0, math.floor(cy - reach))
+    right = min(image.width, math.ceil(cx + reach) + 1)
+    bottom = min(image.height, math.ceil(cy + reach) + 1)
+    if right <= left or bottom <= top:
+        return
+    mask = Image.new("L", (right - left, bottom - top), 0)
+    x, y = cx - left, cy - top
     ImageDraw.Draw(mask).ellipse(
-        (cx - radius, cy - radius, cx + radius, cy + radius), fill=round(255 * alpha)
+        (x - radius, y - radius, x + radius, y + radius), fill=round(255 * alpha)
     )
     if blur:
         mask = mask.filter(ImageFilter.GaussianBlur(blur))
-    image.paste(colour, (0, 0), mask)
+    image.paste(colour, (left, top, right, bottom), mask)
 
 
 def _background(
