@@ -6,6 +6,7 @@ example; Ctrl-C (or SIGTERM) stops the services first, then nats-server.
 Example::
 
     GATEWAY_PORT=8081 python -m deploy.run_local
+    STORYBOARD_REPLICAS=2 python -m deploy.run_local   # two storyboard workers
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ from tools.dev_signing import dev_signing_env
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("gateway", "storyboard", "renderer", "assets", "billing")
 WORKER_METRICS_PORTS = {"storyboard": 9101, "renderer": 9102, "assets": 9103, "billing": 9104}
+# More storyboard workers (STORYBOARD_REPLICAS): each is one process, held to one core by
+# Python's GIL while it plans and draws; they share the JetStream consumer, as the pods of
+# the storyboard Deployment do. The second answers on this port, the third on the next.
+STORYBOARD_REPLICA_METRICS_PORT = 9111
 DATABASES = {"gateway": "app.db", "assets": "assets.db", "billing": "billing.db"}
 NATS_READY_S = 15.0
 SERVICES_READY_S = 30.0
@@ -165,6 +170,13 @@ def worker_metrics_port(name: str) -> int:
     return env_int(f"{name.upper()}_METRICS_PORT", WORKER_METRICS_PORTS[name])
 
 
+def storyboard_replicas() -> dict[str, int]:
+    """The storyboard workers beyond the first, by name (`storyboard-2`, ...) and metrics port."""
+    count = max(1, env_int("STORYBOARD_REPLICAS", 1))
+    first = env_int("STORYBOARD_REPLICA_METRICS_PORT", STORYBOARD_REPLICA_METRICS_PORT)
+    return {f"storyboard-{n}": first + n - 2 for n in range(2, count + 1)}
+
+
 def service_env(name: str, common: Mapping[str, str], data: Path) -> dict[str, str]:
     env = {**os.environ, **common}
     env.pop("DATABASE_PATH", None)
@@ -255,12 +267,17 @@ def start_fake_replicate(
 
 
 def start_services(common: Mapping[str, str], data: Path) -> dict[str, subprocess.Popen[bytes]]:
+    launches = {name: (name, service_env(name, common, data)) for name in SERVICES}
+    for replica, port in storyboard_replicas().items():
+        env = service_env("storyboard", common, data)
+        env.update(METRICS_PORT=str(port), LOG_FILE=str(data / "logs" / f"{replica}.jsonl"))
+        launches[replica] = ("storyboard", env)
     procs: dict[str, subprocess.Popen[bytes]] = {}
-    for name in SERVICES:
+    for name, (service, env) in launches.items():
         procs[name] = subprocess.Popen(
-            service_argv(name),
+            service_argv(service),
             cwd=REPO_ROOT,
-            env=service_env(name, common, data),
+            env=env,
             stdin=subprocess.DEVNULL,
             preexec_fn=die_with_parent,
         )
@@ -271,6 +288,8 @@ def health_urls(gateway_port: int) -> dict[str, str]:
     urls = {"gateway": f"http://127.0.0.1:{gateway_port}/readyz"}
     for name in WORKER_METRICS_PORTS:
         urls[name] = f"http://127.0.0.1:{worker_metrics_port(name)}/healthz"
+    for replica, port in storyboard_replicas().items():
+        urls[replica] = f"http://127.0.0.1:{port}/healthz"
     return urls
 
 

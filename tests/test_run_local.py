@@ -58,10 +58,9 @@ def get(url: str, token: str | None = None) -> tuple[int, bytes]:
         return int(response.status), bytes(response.read())
 
 
-@pytest.mark.timeout(STARTUP_S + SHUTDOWN_S + 60)
-def test_launcher_starts_serves_and_stops_cleanly(tmp_path: Path) -> None:
-    # Free ports for everything the launcher binds, so the test never collides with `make run`.
-    gateway, nats, monitor, *metrics = free_ports(3 + len(WORKERS))
+def launcher_env(tmp_path: Path, ports: list[int]) -> dict[str, str]:
+    """The launcher's environment on `ports` (gateway, nats, monitor, then one per worker)."""
+    gateway, nats, monitor, *metrics = ports
     env = dict(os.environ)
     for name in ("JWT_SECRET", "NATS_URL", "DATABASE_PATH", "VIDEO_STORAGE_PATH"):
         env.pop(name, None)
@@ -73,11 +72,13 @@ def test_launcher_starts_serves_and_stops_cleanly(tmp_path: Path) -> None:
         "GENERATION_BACKEND": "local",
     }
     env |= {f"{w.upper()}_METRICS_PORT": str(p) for w, p in zip(WORKERS, metrics, strict=True)}
-    output = tmp_path / "launcher.out"
+    return env
 
-    # Start the launcher in its own session so a failed test can kill everything it started.
+
+def start_launcher(env: dict[str, str], output: Path) -> subprocess.Popen[bytes]:
+    # Its own session, so a failed test can kill everything it started.
     with output.open("wb") as sink:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "deploy.run_local"],
             cwd=REPO_ROOT,
             env=env,
@@ -86,6 +87,14 @@ def test_launcher_starts_serves_and_stops_cleanly(tmp_path: Path) -> None:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+@pytest.mark.timeout(STARTUP_S + SHUTDOWN_S + 60)
+def test_launcher_starts_serves_and_stops_cleanly(tmp_path: Path) -> None:
+    # Free ports for everything the launcher binds, so the test never collides with `make run`.
+    gateway, nats, monitor, *metrics = ports = free_ports(3 + len(WORKERS))
+    output = tmp_path / "launcher.out"
+    proc = start_launcher(launcher_env(tmp_path, ports), output)
     try:
         # Wait for the banner and take the client token from it.
         text = wait_for_banner(output, proc)
@@ -111,6 +120,78 @@ def test_launcher_starts_serves_and_stops_cleanly(tmp_path: Path) -> None:
             assert not listening(port), f"port {port} still open"
     finally:
         # Only reached with a live launcher when an assertion failed above.
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def consumed(metrics_port: int, subject: str) -> float:
+    """The worker's `reelsmith_events_consumed_total` for `subject`, acknowledged."""
+    text = get(f"http://127.0.0.1:{metrics_port}/metrics")[1].decode()
+    pattern = (
+        rf'reelsmith_events_consumed_total{{[^}}]*subject="{re.escape(subject)}"[^}}]*}} (\S+)'
+    )
+    return sum(float(value) for value in re.findall(pattern, text))
+
+
+@pytest.mark.timeout(STARTUP_S + SHUTDOWN_S + 120)
+def test_storyboard_replicas_share_the_briefs(tmp_path: Path) -> None:
+    # Two storyboard workers (STORYBOARD_REPLICAS=2), one brief at a time each: both take
+    # briefs from the one durable consumer, and every brief is drawn once.
+    *ports, replica_port = free_ports(4 + len(WORKERS))
+    env = launcher_env(tmp_path, ports)
+    env |= {
+        "STORYBOARD_REPLICAS": "2",
+        "STORYBOARD_REPLICA_METRICS_PORT": str(replica_port),
+        "STORYBOARD_CONCURRENCY": "1",
+    }
+    gateway, storyboard_port = ports[0], ports[3]
+    output = tmp_path / "launcher.out"
+    proc = start_launcher(env, output)
+    try:
+        text = wait_for_banner(output, proc)
+        match = re.search(r"export TOKEN=(\S+)", text)
+        assert match, text[-4000:]
+        token = match.group(1)
+        assert get(f"http://127.0.0.1:{replica_port}/healthz")[0] == 200
+
+        jobs = []
+        for index in range(8):
+            brief = {
+                "campaign_id": "replicas",
+                "prompt": f"Launch ad for Zeno{index}, a bottle that keeps drinks cold 24 hours",
+                "platform": "tiktok",
+                "duration_s": 15,
+            }
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{gateway}/api/v2/jobs",
+                data=json.dumps(brief).encode(),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                method="POST",
+            )
+            with urllib.request.urlopen(request, timeout=10.0) as response:
+                jobs.append(json.loads(response.read())["id"])
+
+        deadline = time.monotonic() + 90.0
+        pending = set(jobs)
+        while pending and time.monotonic() < deadline:
+            for job in list(pending):
+                status = json.loads(get(f"http://127.0.0.1:{gateway}/api/v2/jobs/{job}", token)[1])
+                assert status["status"] != "failed", status
+                if status["status"] == "storyboard_ready":
+                    pending.discard(job)
+            time.sleep(0.2)
+        assert not pending, f"not storyboard_ready after 90 s: {pending}"
+
+        subject = "jobs.storyboard.requested"
+        first, second = consumed(storyboard_port, subject), consumed(replica_port, subject)
+        assert first > 0 and second > 0, (first, second)
+        assert first + second == len(jobs)
+
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=SHUTDOWN_S) == 0, output.read_text()[-4000:]
+        assert not listening(replica_port)
+    finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
