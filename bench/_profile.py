@@ -58,10 +58,15 @@ def _name(pid: int) -> str:
 
 
 def service_processes(gateway_port: int) -> dict[str, int]:
-    """The launcher's children by name (`gateway`, `storyboard`, ..., `nats`), found from the
-    gateway's listening port; plus this benchmark process as `bench` (the load generator)."""
+    """The launcher's children by name (`gateway`, `storyboard`, ..., `nats`; a second
+    storyboard worker is `storyboard-2`), found from the gateway's listening port; plus this
+    benchmark process as `bench` (the load generator)."""
     launcher = _parent(listening_pid(gateway_port))
-    found = {_name(pid): pid for pid in _children(launcher)}
+    found: dict[str, int] = {}
+    for pid in sorted(_children(launcher)):  # started in order: `storyboard` before its replicas
+        name = _name(pid)
+        copies = sum(1 for known in found if known == name or known.startswith(f"{name}-"))
+        found[f"{name}-{copies + 1}" if copies else name] = pid
     found["bench"] = _self_pid()
     return found
 
@@ -84,12 +89,20 @@ class CpuMeter:
 def print_cpu(used: dict[str, float], wall_s: float, jobs: int) -> None:
     print()
     print(f"CPU per process during the run ({wall_s:.2f} s wall, {jobs} jobs)")
-    print(f"  {'process':12} {'cpu s':>7} {'cores':>6} {'ms/job':>7}")
+    print(f"  {'process':14} {'cpu s':>7} {'cores':>6} {'ms/job':>7}")
     for name, seconds in sorted(used.items(), key=lambda item: -item[1]):
         cores = seconds / wall_s if wall_s > 0 else 0.0
-        print(f"  {name:12} {seconds:7.2f} {cores:6.2f} {1000 * seconds / max(jobs, 1):7.2f}")
+        print(f"  {name:14} {seconds:7.2f} {cores:6.2f} {1000 * seconds / max(jobs, 1):7.2f}")
+    replicated = Counter(
+        name.rsplit("-", 1)[0] for name in used if name.rsplit("-", 1)[-1].isdigit()
+    )
+    for service in sorted(replicated):
+        seconds = sum(v for k, v in used.items() if k == service or k.startswith(f"{service}-"))
+        cores = seconds / wall_s if wall_s > 0 else 0.0
+        label = f"{service} x{replicated[service] + 1}"
+        print(f"  {label:14} {seconds:7.2f} {cores:6.2f} {1000 * seconds / max(jobs, 1):7.2f}")
     total = sum(used.values())
-    print(f"  {'all':12} {total:7.2f} {total / wall_s if wall_s else 0.0:6.2f}")
+    print(f"  {'all':14} {total:7.2f} {total / wall_s if wall_s else 0.0:6.2f}")
 
 
 class PySpy:

@@ -42,10 +42,14 @@ PORT_VARIABLES = (
     "RENDERER_METRICS_PORT",
     "ASSETS_METRICS_PORT",
     "BILLING_METRICS_PORT",
+    "STORYBOARD_REPLICA_METRICS_PORT",
 )
 # Inherited values that would point the launched system somewhere else.
 DROPPED_VARIABLES = ("JWT_SECRET", "NATS_URL", "VIDEO_STORAGE_PATH", "DATABASE_PATH")
 DEFAULT_FRAME_DIVISOR = 20
+# As deployed: the storyboard Deployment's minimum (deploy/k8s/base/storyboard.yaml), each
+# worker a process of its own (one core each at most: Python's GIL).
+DEFAULT_STORYBOARD_REPLICAS = 2
 TIKTOK_SIZE = (1080, 1920)
 POLL_S = 0.2
 STOP_TIMEOUT_S = 45.0
@@ -73,6 +77,13 @@ def add_system_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"FRAME_SCALE_DIVISOR of the launched system (default {DEFAULT_FRAME_DIVISOR})",
     )
     parser.add_argument(
+        "--storyboard-replicas",
+        type=int,
+        default=DEFAULT_STORYBOARD_REPLICAS,
+        help="storyboard worker processes of the launched system (STORYBOARD_REPLICAS, default"
+        f" {DEFAULT_STORYBOARD_REPLICAS}: the storyboard Deployment's minReplicas)",
+    )
+    parser.add_argument(
         "--startup-timeout", type=float, default=120.0, help="seconds to wait for the launcher"
     )
     parser.add_argument(
@@ -85,6 +96,8 @@ def check_system_arguments(parser: argparse.ArgumentParser, args: argparse.Names
         parser.error("--url and --token go together")
     if args.frame_divisor is not None and args.frame_divisor < 1:
         parser.error("--frame-divisor must be >= 1")
+    if args.storyboard_replicas < 1:
+        parser.error("--storyboard-replicas must be >= 1")
 
 
 def frame_size(divisor: int | None) -> str:
@@ -124,9 +137,14 @@ class Launcher:
     """One `python -m deploy.run_local` process and its temporary data directory."""
 
     def __init__(
-        self, frame_divisor: int, keep_data: bool, extra_env: dict[str, str] | None = None
+        self,
+        frame_divisor: int,
+        keep_data: bool,
+        extra_env: dict[str, str] | None = None,
+        storyboard_replicas: int = DEFAULT_STORYBOARD_REPLICAS,
     ) -> None:
         self.frame_divisor = frame_divisor
+        self.storyboard_replicas = storyboard_replicas
         self.keep_data = keep_data
         self.extra_env = dict(extra_env or {})
         self.data_dir = Path(tempfile.mkdtemp(prefix="reelsmith-bench-"))
@@ -140,6 +158,7 @@ class Launcher:
         env.update(
             REELSMITH_DATA_DIR=str(self.data_dir),
             FRAME_SCALE_DIVISOR=str(self.frame_divisor),
+            STORYBOARD_REPLICAS=str(self.storyboard_replicas),
             GENERATION_BACKEND="local",
             LOG_LEVEL="WARNING",
             # One client sends every brief at once: lift the per-client back-pressure.
@@ -207,7 +226,7 @@ async def running_system(
         yield System(url=args.url.rstrip("/"), token=args.token, frame_divisor=args.frame_divisor)
         return
     divisor = args.frame_divisor or DEFAULT_FRAME_DIVISOR
-    launcher = Launcher(divisor, args.keep_data, extra_env)
+    launcher = Launcher(divisor, args.keep_data, extra_env, args.storyboard_replicas)
     try:
         launcher.start()
         print(f"bench: starting the system (data in {launcher.data_dir})", flush=True)

@@ -83,7 +83,8 @@ class FanoutLauncher(Launcher):
     """`make run`'s launcher with the replicate backend on the fake, sized for N jobs."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        super().__init__(frame_divisor=20, keep_data=args.keep_data)
+        # One storyboard worker: REPLICATE_MAX_CONCURRENCY below is a per-process bound.
+        super().__init__(frame_divisor=20, keep_data=args.keep_data, storyboard_replicas=1)
         self.args = args
         self.fake_port = free_ports(1)[0]
 
