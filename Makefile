@@ -67,6 +67,7 @@ bench: setup
 	$(PY) bench/sse.py
 	$(PY) bench/upload.py
 	$(PY) bench/render.py
+	$(PY) bench/frames.py
 	$(PY) bench/fanout.py
 	$(PY) bench/scale.py
 
