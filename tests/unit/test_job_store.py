@@ -137,6 +137,38 @@ async def test_a_created_job_is_the_job_its_row_reads_back(jobs: JobStore) -> No
     assert created.request == REQUEST and created.attempt == 1
 
 
+async def test_new_jobs_arriving_together_are_written_together(
+    jobs: JobStore, db: Database
+) -> None:
+    # A burst of briefs: the ones that arrive while a commit runs share the next one,
+    # and each job still has its row and its two outbox events.
+    created = await asyncio.gather(*(jobs.create(f"burst{n}", CLIENT, REQUEST) for n in range(24)))
+    assert [record.job.id for record in created] == [f"burst{n}" for n in range(24)]
+    assert jobs.creations.groups < 24
+    for record in created:
+        assert record == await current(jobs, record.job.id)
+    subjects = await outbox(db)
+    assert subjects.count("jobs.created") == 24
+    assert subjects.count("jobs.storyboard.requested") == 24
+
+
+async def test_a_job_that_cannot_be_written_fails_alone(jobs: JobStore, db: Database) -> None:
+    # One of a group repeats an id already taken: it fails, the rest of its group commits.
+    await jobs.create("taken", CLIENT, REQUEST)
+    results = await asyncio.gather(
+        *(jobs.create(job_id, CLIENT, REQUEST) for job_id in ("fresh1", "taken", "fresh2")),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], Exception)
+    assert [r.job.id for r in (results[0], results[2]) if isinstance(r, JobRecord)] == [
+        "fresh1",
+        "fresh2",
+    ]
+    rows = await db.fetchall("SELECT id FROM generated_videos ORDER BY id")
+    assert [row["id"] for row in rows] == ["fresh1", "fresh2", "taken"]
+    assert (await outbox(db)).count("jobs.created") == 3
+
+
 async def test_a_job_from_brief_to_export(
     db: Database, jobs: JobStore, projection: Projection
 ) -> None:

@@ -20,7 +20,7 @@ from services.gateway.jobs.stage_requests import StageStart
 from services.gateway.jobs.store import JobRecord, cost_items_json, enqueue, event_for, load, write
 from services.gateway.webhooks.queue import load_notifying
 from shared.cursor import InvalidCursor, decode_cursor, encode_cursor
-from shared.db import Database
+from shared.db import Database, GroupCommit, Transaction
 from shared.events import (
     ExportRequested,
     JobApproved,
@@ -80,6 +80,9 @@ class JobStore:
     def __init__(self, db: Database, on_outbox: Callable[[], None] = lambda: None) -> None:
         self.db = db
         self.on_outbox = on_outbox
+        # New jobs arrive in bursts (a campaign's variations, a client's batch): the ones
+        # that come while a commit runs are written together, one BEGIN/COMMIT a group.
+        self.creations = GroupCommit(db)
 
     async def create(
         self,
@@ -91,7 +94,8 @@ class JobStore:
     ) -> JobRecord:
         """A new job asking for its storyboard; with `pause`, created and held before it."""
         estimate = estimate or Estimate(total_usd=0.0, items=[])
-        async with self.db.transaction() as tx:
+
+        async def write(tx: Transaction) -> JobRecord:
             record = await store.insert(
                 tx,
                 job_id,
@@ -107,9 +111,11 @@ class JobStore:
             requested = StoryboardRequested(request=request)
             if pause is None:
                 await enqueue(tx, requested.envelope(job_id=job_id, client_id=client_id))
-            else:
-                start = StageStart(requested, lifecycle.queued_progress())
-                record = await hold(tx, record, start, pause)
+                return record
+            start = StageStart(requested, lifecycle.queued_progress())
+            return await hold(tx, record, start, pause)
+
+        record = await self.creations.run(write)
         self.on_outbox()
         return record
 
