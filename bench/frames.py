@@ -7,7 +7,8 @@ caption panel, end card, JPEG), then prints CPU milliseconds a frame beside the 
 measured in the same run: Pillow alone filling a frame, converting it to RGBA and back and
 encoding it as the same JPEG, which every frame pays whatever is drawn on it. The first
 `--warm` briefs are drawn before timing (fonts loaded, caches filled as in a running
-worker). A figure, not a pass/fail test.
+worker). A figure, not a pass/fail test: no issue sets a target for it. The pipeline's
+briefs are drawn in the look their tone picks (`bold`); `--style` draws them in another.
 
 Example::
 
@@ -30,8 +31,6 @@ from shared.creative.frame import JPEG_QUALITY, storyboard_frame
 from shared.creative.styles import style_of
 from shared.models import GenerationRequest
 from shared.providers.local.planner import plan_storyboard
-
-TARGET_MS = 50.0  # a 15 s ad's three frames in well under a second of one core
 
 
 def _designs(first: int, count: int, platform: str, style: str | None) -> list[tuple[object, str]]:
@@ -83,11 +82,9 @@ def main() -> None:
     reference = _cpu_ms([size] * len(designs), _reference)
 
     mean, floor = statistics.fmean(frames), statistics.fmean(reference)
-    verdict = "meets" if mean <= TARGET_MS else "above"
     print(f"storyboard frames: {len(frames)} of {args.briefs} briefs at {size[0]}x{size[1]}")
     p50, most = statistics.median(frames), max(frames)
     print(f"  cpu a frame     {mean:.1f} ms mean, p50 {p50:.1f}, max {most:.1f}")
-    print(f"  target          <= {TARGET_MS:.0f} ms a frame: {verdict}")
     print(
         f"  reference       {floor:.1f} ms: a plain frame converted and encoded"
         f" (this run: {mean / floor:.1f}x)"
