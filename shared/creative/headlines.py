@@ -40,9 +40,18 @@ _DANGLING = frozenset(
         "with",
         "your",
         "our",
+        "that",
+        "which",
+        "who",
+        "is",
+        "are",
+        "was",
+        "were",
     ]
 )
 _CLAUSES = re.compile(r"\s*(?:[,;:]|\s[-–—]\s)\s*|\s+(?:and|but)\s+")
+# "A coffee maker that is ready in 12 hours": what follows is what the thing does or is.
+_DESCRIBED = re.compile(r"\s(?:that|which|who)\s+(?:(?:is|are|was|were)\s+)?", re.IGNORECASE)
 # A number a cut leaves last has lost what it counts ("lasts 800" of "lasts 800 km").
 _BARE_NUMBER = re.compile(r"^[$€£]?\d[\d.,]*[x%]?$")
 
@@ -78,12 +87,15 @@ def readable_headlines(request: GenerationRequest, storyboard: Storyboard) -> St
 
 
 def _shorter(headline: str) -> Iterator[str]:
-    """Shorter headlines saying the gist of `headline`: what follows a colon, then the
-    first clauses (longest first; "and" and "but" join clauses too), and only then the
-    first words, never ending on a number whose unit was cut."""
+    """Shorter headlines saying the gist of `headline`: what follows a colon, what a
+    "that"/"which" says of the thing, then the first clauses (longest first; "and" and
+    "but" join clauses too), and only then the first words, never ending on a number
+    whose unit was cut."""
     text = headline.strip().rstrip(".!")
     clauses = [part for part in _CLAUSES.split(text) if part]
     meaningful = [text.split(":", 1)[1]] if ":" in text else []
+    if described := _DESCRIBED.search(text):
+        meaningful.append(text[described.end() :])
     meaningful += sorted(
         (", ".join(clauses[:n]) for n in range(len(clauses) - 1, 0, -1)), key=len, reverse=True
     )

@@ -69,3 +69,21 @@ def test_a_shortened_headline_keeps_a_number_with_what_it_counts() -> None:
     assert "lasts 800 km" in hook.script
     fit = [f for f in preflight(request, storyboard).findings if f.check.startswith("text.")]
     assert fit == []
+
+
+def test_a_headline_about_the_thing_is_shortened_to_what_it_does() -> None:
+    # "… a coffee maker that is ready in 12 hours" does not fit: the headline is what the
+    # maker is said to be, never a cut ending on "that is"; the voice-over says it all.
+    request = _request(
+        prompt="Ad for Brewly, a cold brew coffee maker that is ready in 12 hours.",
+        product=None,
+        variations=1,
+    )
+    storyboard = plan_storyboard("job", request)
+    hook = storyboard.scenes[0]
+    assert hook.caption == "Ready in 12 hours"
+    assert hook.script == "A cold brew coffee maker that is ready in 12 hours."
+    assert not any(
+        scene.caption.split()[-1].lower() in {"that", "is", "which", "are"}
+        for scene in storyboard.scenes
+    )
