@@ -137,6 +137,15 @@ _OCCASION = re.compile(
     re.IGNORECASE,
 )
 
+# What says what an ad is for, up to the product's name ("Launch ad #7 for the "), and what
+# comes between that name and what is said about the product (", a", " that").
+_AD_LEAD = re.compile(
+    r"(?:^|(?<=[.!?;\n]))(\s*)[^.!?;\n]*?\b(?:ad|advert|advertisement|video|spot|"
+    r"commercial|campaign|promo|reel)\s+(?:#\d+\s+)?for\s+(?:(?:our|the|a|an)\s+)?(?:new\s+)?",
+    re.IGNORECASE,
+)
+_AFTER_NAME = re.compile(r"\b[\s,:;—–-]*(?:(?:that|which)\s+)?", re.IGNORECASE)
+
 # Where a product's name ends: punctuation, or the words that start what is said about it.
 _PRODUCT_END = re.compile(
     r"[,.;:!?]| (?:that|which|with|to|in|for|from|by|at|on|and|is|are|was|launch|sale|"
@@ -340,13 +349,18 @@ def without_ad_lead(text: str, product: str | None) -> str:
     the ad is never a claim."""
     if not product:
         return text
-    lead = re.compile(
-        r"(?:^|(?<=[.!?;\n]))(\s*)[^.!?;\n]*?\b(?:ad|advert|advertisement|video|spot|"
-        r"commercial|campaign|promo|reel)\s+(?:#\d+\s+)?for\s+(?:(?:our|the|a|an)\s+)?"
-        rf"(?:new\s+)?{re.escape(product)}\b[\s,:;—–-]*(?:(?:that|which)\s+)?",
-        re.IGNORECASE,
-    )
-    return lead.sub(r"\1", text)
+    name = product.lower()
+    kept, start = [], 0
+    for lead in _AD_LEAD.finditer(text):
+        end = lead.end() + len(name)
+        if text[lead.end() : end].lower() != name:
+            continue
+        # One pattern for every product (a pattern per product was compiled per brief).
+        if (after := _AFTER_NAME.match(text, end)) is None:
+            continue  # the name goes on ("Zeno7s"): another word
+        kept.append(text[start : lead.start()] + lead.group(1))
+        start = after.end()
+    return "".join(kept) + text[start:]
 
 
 def extract_facts(request: GenerationRequest) -> BriefFacts:

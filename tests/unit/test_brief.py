@@ -12,6 +12,7 @@ from shared.creative.brief import (
     hook_line,
     pain_question,
     plan_variations,
+    without_ad_lead,
 )
 from shared.models import GenerationRequest
 
@@ -116,6 +117,14 @@ def test_the_product_named_after_ad_for_and_the_rest_of_that_sentence_is_its_cla
     )
     assert facts.product == "Zeno vitamin C serum"
     assert facts.claims == ("Brightens skin in 7 days",)
+
+
+def test_only_the_lead_naming_the_product_is_taken_off() -> None:
+    # Every sentence that says what the ad is for loses that lead; a longer word that
+    # starts with the name ("Zeno7s") is not the name, and other sentences stay whole.
+    text = "Ad for Zeno7s, great. Launch video for the new Zeno7: fast. Nothing else."
+    assert without_ad_lead(text, "Zeno7") == "Ad for Zeno7s, great. fast. Nothing else."
+    assert without_ad_lead(text, None) == text
 
 
 def test_a_product_name_stops_where_what_is_said_about_it_starts() -> None:
