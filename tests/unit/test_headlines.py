@@ -4,7 +4,7 @@ rule), by shortening their words; the brief's key messages stay verbatim."""
 from __future__ import annotations
 
 from shared.checks.preflight import preflight
-from shared.models import GenerationRequest
+from shared.models import GenerationRequest, Storyboard
 from shared.providers.local.planner import plan_storyboard
 
 PROMPT = (
@@ -25,6 +25,12 @@ def _request(**fields: object) -> GenerationRequest:
         **fields,
     }
     return GenerationRequest.model_validate(brief)
+
+
+def _planned(prompt: str) -> tuple[GenerationRequest, Storyboard]:
+    """A prompt alone (no product field), planned with one variation."""
+    request = _request(prompt=prompt, product=None, variations=1)
+    return request, plan_storyboard("job", request)
 
 
 def test_the_planners_long_lines_are_shortened_to_fit_and_still_said_in_full() -> None:
@@ -58,12 +64,9 @@ def test_key_messages_stay_verbatim_and_preflight_says_when_one_is_too_long() ->
 def test_a_shortened_headline_keeps_a_number_with_what_it_counts() -> None:
     # Cut at its "and" rather than after "800": a number never ends a headline without
     # its unit, and the whole line stays in the voice-over.
-    request = _request(
-        prompt="Our new running shoe that weighs just 180 grams and lasts 800 km.",
-        product=None,
-        variations=1,
+    request, storyboard = _planned(
+        "Our new running shoe that weighs just 180 grams and lasts 800 km."
     )
-    storyboard = plan_storyboard("job", request)
     hook = storyboard.scenes[0]
     assert hook.caption == "Weighs just 180 grams"
     assert "lasts 800 km" in hook.script
@@ -74,12 +77,7 @@ def test_a_shortened_headline_keeps_a_number_with_what_it_counts() -> None:
 def test_a_headline_about_the_thing_is_shortened_to_what_it_does() -> None:
     # "… a coffee maker that is ready in 12 hours" does not fit: the headline is what the
     # maker is said to be, never a cut ending on "that is"; the voice-over says it all.
-    request = _request(
-        prompt="Ad for Brewly, a cold brew coffee maker that is ready in 12 hours.",
-        product=None,
-        variations=1,
-    )
-    storyboard = plan_storyboard("job", request)
+    _, storyboard = _planned("Ad for Brewly, a cold brew coffee maker that is ready in 12 hours.")
     hook = storyboard.scenes[0]
     assert hook.caption == "Ready in 12 hours"
     assert hook.script == "A cold brew coffee maker that is ready in 12 hours."
